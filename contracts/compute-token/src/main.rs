@@ -1,0 +1,14 @@
+//! Prints this contract's Solidity interface (functions, errors and events):
+//! `cargo run -p compute-token --features export-abi`.
+#![cfg_attr(not(any(test, feature = "export-abi")), no_main)]
+
+#[cfg(not(any(test, feature = "export-abi")))]
+#[no_mangle]
+pub extern "C" fn main() {}
+
+#[cfg(feature = "export-abi")]
+fn main() {
+    compute_token::print_from_args();
+    println!("// errors\n{}", compute_token::ERRORS_SOL);
+    println!("// events\n{}", compute_token::EVENTS_SOL);
+}

@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# The project's test command (README.md). Runs, in order:
+#   1. formatting check,
+#   2. every unit, property and integration test of the workspace (native),
+#   3. the contract size gate (wasm32 release build, brotli-11, fails above 24 KiB),
+#   4. the ABI freshness check (abi/ regenerated from the contracts must equal what is committed).
+# One shared target directory: the wasm built by step 3 is reused by the tests that deploy it.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+start=$(date +%s)
+step() { printf '\n==> %s\n' "$*"; }
+
+step "cargo fmt --check"
+cargo fmt --all -- --check
+
+step "contract size gate (builds the wasm the devnet tests deploy)"
+cargo run --quiet --locked -p xtask -- sizes
+
+step "cargo test --workspace"
+cargo test --workspace --locked
+
+step "abi/ freshness"
+cargo run --quiet --locked -p xtask -- abi --check
+
+printf '\nall checks passed in %ss\n' "$(( $(date +%s) - start ))"
