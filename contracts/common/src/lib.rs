@@ -7,10 +7,13 @@
 
 extern crate alloc;
 
+pub mod calls;
 pub mod ecdsa;
 pub mod eip712;
 pub mod math;
+pub mod revert;
 pub mod short_string;
+pub mod usage_report;
 
 /// Declares a contract's events once: the `sol!` types it emits, and `EVENTS_SOL`, the
 /// Solidity text the ABI generator adds to the exported interface (the SDK's export

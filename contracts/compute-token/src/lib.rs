@@ -34,43 +34,24 @@ contracts_common::sol_events! {
     event MinterSet(address indexed minter);
 }
 
-contracts_common::sol_errors! {
-    // ERC-6093
-    error ERC20InsufficientBalance(address sender, uint256 balance, uint256 needed);
-    error ERC20InvalidSender(address sender);
-    error ERC20InvalidReceiver(address receiver);
-    error ERC20InsufficientAllowance(address spender, uint256 allowance, uint256 needed);
-    error ERC20InvalidApprover(address approver);
-    error ERC20InvalidSpender(address spender);
-    // EIP-2612 (OpenZeppelin's names)
-    error ERC2612ExpiredSignature(uint256 deadline);
-    error ERC2612InvalidSigner(address signer, address owner);
-    // Roles
-    error UnauthorizedMinter(address caller);
-    error UnauthorizedAdmin(address caller);
-    error MinterAlreadySet(address minter);
-    error InvalidMinter();
-    error SupplyOverflow();
-    error StringTooLong(uint256 maxLength);
-}
-
-/// Everything this contract can revert with.
-#[derive(SolidityError, Debug, PartialEq)]
-pub enum TokenError {
-    ERC20InsufficientBalance(ERC20InsufficientBalance),
-    ERC20InvalidSender(ERC20InvalidSender),
-    ERC20InvalidReceiver(ERC20InvalidReceiver),
-    ERC20InsufficientAllowance(ERC20InsufficientAllowance),
-    ERC20InvalidApprover(ERC20InvalidApprover),
-    ERC20InvalidSpender(ERC20InvalidSpender),
-    ERC2612ExpiredSignature(ERC2612ExpiredSignature),
-    ERC2612InvalidSigner(ERC2612InvalidSigner),
-    UnauthorizedMinter(UnauthorizedMinter),
-    UnauthorizedAdmin(UnauthorizedAdmin),
-    MinterAlreadySet(MinterAlreadySet),
-    InvalidMinter(InvalidMinter),
-    SupplyOverflow(SupplyOverflow),
-    StringTooLong(StringTooLong),
+contracts_common::contract_errors! {
+    /// Everything this contract can revert with.
+    pub enum TokenError {
+        ERC20InsufficientBalance(address sender, uint256 balance, uint256 needed);
+        ERC20InvalidSender(address sender);
+        ERC20InvalidReceiver(address receiver);
+        ERC20InsufficientAllowance(address spender, uint256 allowance, uint256 needed);
+        ERC20InvalidApprover(address approver);
+        ERC20InvalidSpender(address spender);
+        ERC2612ExpiredSignature(uint256 deadline);
+        ERC2612InvalidSigner(address signer, address owner);
+        UnauthorizedMinter(address caller);
+        UnauthorizedAdmin(address caller);
+        MinterAlreadySet(address minter);
+        InvalidMinter();
+        SupplyOverflow();
+        StringTooLong(uint256 maxLength);
+    }
 }
 
 /// `keccak256("Permit(address owner,address spender,uint256 value,uint256 nonce,uint256 deadline)")`

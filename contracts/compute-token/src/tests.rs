@@ -1,11 +1,14 @@
-//! Native tests on the SDK's TestVM. `ecrecover` is a precompile the TestVM does not run,
-//! so permit tests sign with a real secp256k1 key, compute the digest independently with
-//! alloy's EIP-712 implementation and mock the precompile for exactly that input: a
-//! contract that hashed anything else would find no mock and reject the permit.
+//! Native tests on the SDK's TestVM, through `contract_testkit::TestHost` (per-call mocks,
+//! unmocked calls revert). `ecrecover` is a precompile the test host does not run, so
+//! permit tests sign with a real secp256k1 key, compute the digest independently with
+//! alloy's EIP-712 implementation and mock the precompile for exactly that input, answering
+//! what real recovery answers: a contract that hashed anything else finds no mock and
+//! rejects the permit.
 
 use super::*;
 use alloy_primitives::{address, keccak256, Address, B256, U256};
 use alloy_sol_types::{eip712_domain, SolCall, SolError, SolStruct};
+use contract_testkit::TestHost;
 use k256::ecdsa::SigningKey;
 use proptest::prelude::*;
 use stylus_sdk::testing::*;
@@ -29,12 +32,12 @@ fn class_id() -> B256 {
     keccak256("H100-SXM5-80GB")
 }
 
-fn vm() -> TestVM {
-    TestVMBuilder::new().chain_id(CHAIN_ID).contract_address(TOKEN).sender(ADMIN).build()
+fn vm() -> TestHost {
+    TestHost::new(TestVMBuilder::new().chain_id(CHAIN_ID).contract_address(TOKEN).sender(ADMIN).build())
 }
 
 /// A token constructed by ADMIN with MARKET as minter.
-fn deployed(vm: &TestVM) -> ComputeToken {
+fn deployed(vm: &TestHost) -> ComputeToken {
     let mut t = ComputeToken::from(vm);
     vm.set_sender(ADMIN);
     t.constructor(
@@ -49,12 +52,12 @@ fn deployed(vm: &TestVM) -> ComputeToken {
     t
 }
 
-fn mint(vm: &TestVM, t: &mut ComputeToken, to: Address, v: u64) {
+fn mint(vm: &TestHost, t: &mut ComputeToken, to: Address, v: u64) {
     vm.set_sender(MARKET);
     t.mint(to, u(v)).unwrap();
 }
 
-fn transfer_logs(vm: &TestVM) -> Vec<(Address, Address, U256)> {
+fn transfer_logs(vm: &TestHost) -> Vec<(Address, Address, U256)> {
     vm.get_emitted_logs()
         .into_iter()
         .filter(|(topics, _)| topics[0] == Transfer::SIGNATURE_HASH)
@@ -252,11 +255,9 @@ fn sign(s: &Signer, digest: B256) -> (u8, B256, B256) {
     (27 + recid.to_byte(), B256::from_slice(&sig.r().to_bytes()), B256::from_slice(&sig.s().to_bytes()))
 }
 
-/// Makes the TestVM's ecrecover answer what the real precompile answers for `digest` and
-/// this signature (real secp256k1 recovery here). The TestVM returns the data of the last
-/// registered mock whatever the input, so the digest the contract computes is checked by
-/// `permit_digest_matches_alloy`; this mock then plays the precompile for that digest.
-fn mock_precompile(vm: &TestVM, digest: B256, v: u8, r: B256, s: B256) {
+/// Makes ecrecover answer what the real precompile answers for `digest` and this
+/// signature (real secp256k1 recovery here), for exactly that input.
+fn mock_precompile(vm: &TestHost, digest: B256, v: u8, r: B256, s: B256) {
     let sig = k256::ecdsa::Signature::from_scalars(r.0, s.0);
     let recid = k256::ecdsa::RecoveryId::from_byte(v.wrapping_sub(27));
     let out = match (sig, recid) {
@@ -280,7 +281,7 @@ fn mock_precompile(vm: &TestVM, digest: B256, v: u8, r: B256, s: B256) {
 
 /// Submits a permit as the contract will hash it (current nonce, this chain).
 fn submit(
-    vm: &TestVM,
+    vm: &TestHost,
     t: &mut ComputeToken,
     owner: Address,
     spender: Address,
