@@ -30,7 +30,7 @@ interface IComputeToken {
 
     function nonces(address owner) external view returns (uint256);
 
-    function DOMAIN_SEPARATOR() external view returns (bytes32);
+    function DOMAINSEPARATOR() external view returns (bytes32);
 
     function eip712Domain() external view returns (bytes1, string memory, string memory, uint256, address, bytes32, uint256[] memory);
 

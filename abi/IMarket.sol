@@ -8,19 +8,19 @@
 pragma solidity ^0.8.23;
 
 interface IMarket {
-    function mint(bytes32 class_id, uint256 gpu_seconds) external;
+    function mint(bytes32 classId, uint256 gpuSeconds) external;
 
-    function burnObligations(bytes32 class_id, uint256 gpu_seconds) external;
+    function burnObligations(bytes32 classId, uint256 gpuSeconds) external;
 
-    function openJob(bytes32 class_id, uint256 gpu_seconds, address provider, bytes32 spec_hash) external returns (uint256);
+    function openJob(bytes32 classId, uint256 gpuSeconds, address provider, bytes32 specHash) external returns (uint256);
 
-    function acceptJob(uint256 job_id) external;
+    function acceptJob(uint256 jobId) external;
 
-    function cancelJob(uint256 job_id) external;
+    function cancelJob(uint256 jobId) external;
 
-    function job(uint256 job_id) external view returns (address, address, bytes32, uint256, bytes32, uint64, uint64, uint64, uint8);
+    function job(uint256 jobId) external view returns (address, address, bytes32, uint256, bytes32, uint64, uint64, uint64, uint8);
 
-    function obligations(bytes32 class_id, address provider) external view returns (uint256, uint256);
+    function obligations(bytes32 classId, address provider) external view returns (uint256, uint256);
 
     function registry() external view returns (address);
 
@@ -42,7 +42,7 @@ interface IMarket {
 
     function pendingOwner() external view returns (address);
 
-    function transferOwnership(address new_owner) external;
+    function transferOwnership(address newOwner) external;
 
     function acceptOwnership() external;
 

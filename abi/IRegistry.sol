@@ -8,19 +8,19 @@
 pragma solidity ^0.8.23;
 
 interface IRegistry {
-    function listClass(bytes32 class_id, address token, uint256 collateral_per_second, uint64 accept_window, uint64 max_report_delay, uint8 evidence_kinds, uint256 min_stake) external;
+    function listClass(bytes32 classId, address token, uint256 collateralPerSecond, uint64 acceptWindow, uint64 maxReportDelay, uint8 evidenceKinds, uint256 minStake) external;
 
-    function setClassActive(bytes32 class_id, bool active) external;
+    function setClassActive(bytes32 classId, bool active) external;
 
-    function classInfo(bytes32 class_id) external view returns (address, uint256, uint64, uint64, uint8, uint256, bool, uint256);
+    function classInfo(bytes32 classId) external view returns (address, uint256, uint64, uint64, uint8, uint256, bool, uint256);
 
-    function registerProvider(bytes32 class_id, address signing_key, bytes32 evidence_digest, bytes32[] memory gpu_uuid_hashes) external;
+    function registerProvider(bytes32 classId, address signingKey, bytes32 evidenceDigest, bytes32[] memory gpuUuidHashes) external;
 
-    function providerInfo(bytes32 class_id, address provider) external view returns (bool, address, bytes32, uint64);
+    function providerInfo(bytes32 classId, address provider) external view returns (bool, address, bytes32, uint64);
 
-    function providerAt(bytes32 class_id, uint256 index) external view returns (address);
+    function providerAt(bytes32 classId, uint256 index) external view returns (address);
 
-    function gpuOwner(bytes32 gpu_uuid_hash) external view returns (address);
+    function gpuOwner(bytes32 gpuUuidHash) external view returns (address);
 
     function setRelayer(address relayer, bool authorised) external;
 
@@ -42,7 +42,7 @@ interface IRegistry {
 
     function pendingOwner() external view returns (address);
 
-    function transferOwnership(address new_owner) external;
+    function transferOwnership(address newOwner) external;
 
     function acceptOwnership() external;
 

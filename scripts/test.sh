@@ -1,12 +1,18 @@
 #!/usr/bin/env bash
 # The project's test command (README.md). Runs, in order:
 #   1. formatting check,
-#   2. every unit, property and integration test of the workspace (native),
-#   3. the contract size gate (wasm32 release build, brotli-11, fails above 24 KiB),
+#   2. the contract size gate (wasm32 release build, brotli-11, fails above 24 KiB),
+#   3. every unit, property and integration test of the workspace; the devnet's tests
+#      deploy the real contract wasm built by step 2 and drive it with alloy and Foundry's cast,
 #   4. the ABI freshness check (abi/ regenerated from the contracts must equal what is committed).
-# One shared target directory: the wasm built by step 3 is reused by the tests that deploy it.
+# One shared target directory: the wasm built once is reused by every test that deploys it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+
+# The devnet's interop tests drive Foundry's real `cast` (npm, installed by .ci/run).
+if [ -z "${CAST:-}" ] && [ -x scripts/node_modules/.bin/cast ]; then
+  export CAST="$PWD/scripts/node_modules/.bin/cast"
+fi
 
 start=$(date +%s)
 step() { printf '\n==> %s\n' "$*"; }
