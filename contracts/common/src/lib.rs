@@ -26,15 +26,3 @@ macro_rules! sol_events {
         pub const EVENTS_SOL: &str = stringify!($($body)*);
     };
 }
-
-/// Declares a contract's custom errors once: the `sol!` types (with `Debug`/`PartialEq`
-/// for tests) and `ERRORS_SOL`, their Solidity text with parameter names, which the ABI
-/// generator uses instead of the SDK's nameless export.
-#[macro_export]
-macro_rules! sol_errors {
-    ($($body:tt)*) => {
-        alloy_sol_types::sol! { #![sol(all_derives)] $($body)* }
-        /// Solidity declarations of this contract's errors, for the generated ABI.
-        pub const ERRORS_SOL: &str = stringify!($($body)*);
-    };
-}
