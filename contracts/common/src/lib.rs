@@ -13,6 +13,7 @@ pub mod eip712;
 pub mod math;
 pub mod revert;
 pub mod short_string;
+pub mod slots;
 pub mod usage_report;
 
 /// Declares a contract's events once: the `sol!` types it emits, and `EVENTS_SOL`, the

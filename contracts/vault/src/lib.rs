@@ -28,7 +28,7 @@ extern crate alloc;
 use alloc::vec::Vec;
 use alloy_primitives::{Address, B256, U256};
 use alloy_sol_types::SolEvent;
-use math::{mul_div_down, mul_div_up};
+use contracts_common::math::{mul_div_down, mul_div_up};
 use stylus_sdk::{prelude::*, storage::*, stylus_core::calls::Call};
 
 /// Withdrawal delays above this are rejected, so the owner cannot lock stakers' funds
@@ -93,58 +93,6 @@ contracts_common::contract_errors! {
         TokenTransferFailed(address token);
         EnforcedPause();
         ExpectedPause();
-    }
-}
-
-/// `contracts_common::math::{mul_div_down, mul_div_up}` with the same results (the tests
-/// check equality on 1,000 random cases each, over the whole `uint256` range), but
-/// dividing with a bit-serial long division instead of ruint's Knuth division: that one
-/// routine was ~8.8 KB of the ~96 KB raw wasm and kept the vault above the 24 KiB deploy
-/// limit. Cost: at most 256 shift/compare/subtract rounds per division (a few hundred
-/// gas at most), only in deposit, withdrawal, claim and slash.
-pub mod math {
-    use alloy_primitives::U256;
-
-    /// `floor(n / d)` for `d != 0`: restoring binary long division over the bits of `n`.
-    /// Invariant: `r < d` before each round, so `2r + 1` fits in 257 bits; when the shift
-    /// carries out of bit 255 the true remainder exceeds `d` and the wrapping subtraction
-    /// gives the right value.
-    #[inline(never)]
-    pub fn div_floor(n: U256, d: U256) -> U256 {
-        let mut q = U256::ZERO;
-        let mut r = U256::ZERO;
-        let mut i = n.bit_len();
-        while i > 0 {
-            i -= 1;
-            let carry = r.bit(255);
-            r <<= 1usize;
-            if n.bit(i) {
-                r.set_bit(0, true);
-            }
-            if carry || r >= d {
-                r = r.wrapping_sub(d);
-                q.set_bit(i, true);
-            }
-        }
-        q
-    }
-
-    /// `a * b / d` rounded down; `None` when `d == 0` or `a * b` overflows.
-    pub fn mul_div_down(a: U256, b: U256, d: U256) -> Option<U256> {
-        if d.is_zero() {
-            return None;
-        }
-        a.checked_mul(b).map(|p| div_floor(p, d))
-    }
-
-    /// `a * b / d` rounded up; `None` when `d == 0` or on overflow.
-    pub fn mul_div_up(a: U256, b: U256, d: U256) -> Option<U256> {
-        let q = mul_div_down(a, b, d)?;
-        if q.wrapping_mul(d) == a.wrapping_mul(b) {
-            Some(q)
-        } else {
-            q.checked_add(U256::from(1))
-        }
     }
 }
 

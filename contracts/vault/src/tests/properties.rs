@@ -513,15 +513,3 @@ fn single_staker_payout_is_exactly_bounded() {
     }
     assert_eq!(h.m.paid[0], U256::from(1_013 - 77));
 }
-
-proptest! {
-    #![proptest_config(ProptestConfig::with_cases(CASES))]
-
-    /// The vault's one-division `mul_div_up` agrees with the shared crate's.
-    #[test]
-    fn mul_div_up_matches_common(a in any::<u128>(), b in any::<u128>(), d in any::<u128>(), big in any::<bool>()) {
-        let a = if big { U256::from(a) << 128 } else { U256::from(a) };
-        let (b, d) = (U256::from(b), U256::from(d));
-        prop_assert_eq!(mul_div_up(a, b, d), contracts_common::math::mul_div_up(a, b, d));
-    }
-}
