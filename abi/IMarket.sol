@@ -18,6 +18,14 @@ interface IMarket {
 
     function cancelJob(uint256 jobId) external;
 
+    function setSettler(address settler, bool enabled) external;
+
+    function isSettler(address account) external view returns (bool);
+
+    function settleUsage(uint256 jobId, uint256 gpuSeconds, bool isFinal) external returns (uint256, uint256);
+
+    function refundJob(uint256 jobId) external returns (uint256);
+
     function job(uint256 jobId) external view returns (address, address, bytes32, uint256, bytes32, uint64, uint64, uint64, uint8);
 
     function obligations(bytes32 classId, address provider) external view returns (uint256, uint256);
@@ -84,6 +92,10 @@ interface IMarket {
 
     error ExternalCallFailed(address target);
 
+    error NotSettler(address caller);
+
+    error JobNotAccepted(uint256 jobId, uint8 status);
+
     event ObligationsMinted(address indexed provider, bytes32 indexed classId, uint256 gpuSeconds, uint256 collateralLocked);
 
     event ObligationsBurned(address indexed provider, bytes32 indexed classId, uint256 gpuSeconds, uint256 collateralUnlocked);
@@ -93,6 +105,10 @@ interface IMarket {
     event JobAccepted(uint256 indexed jobId, address indexed provider);
 
     event JobCancelled(uint256 indexed jobId, uint256 refunded);
+
+    event JobClosed(uint256 indexed jobId, uint8 status, uint256 refunded);
+
+    event SettlerSet(address indexed settler, bool enabled);
 
     event GuardianSet(address indexed guardian);
 

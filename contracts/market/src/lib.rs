@@ -2,7 +2,7 @@
 //!
 //! Ties compute-second tokens, the slashing vault and the AMM together (DESIGN.md, "the
 //! life of one GPU-second"). Hardware classes, providers and relayers live in the
-//! `registry` contract, which the market reads. This first slice holds:
+//! `registry` contract, which the market reads. It holds:
 //!
 //! * **Obligations**: a registered provider mints compute-seconds while
 //!   `obligations x collateralPerSecond <= free stake`, locking that stake in the vault;
@@ -10,8 +10,11 @@
 //! * **Jobs**: a buyer escrows tokens with `openJob`; the assigned provider accepts inside
 //!   the accept window; the buyer may cancel before acceptance for a full refund.
 //!
-//! Settlement (`settleBatch` of EIP-712 usage reports), automatic slashing, missed-accept
-//! slashing at the AMM's TWAP and disputes come in the next slice.
+//! * **Settlement hooks**: `settleUsage` (burn used seconds, unlock their stake, refund the
+//!   rest on the final report) and `refundJob` (close a faulty job), callable only by the
+//!   settlers: `contracts/settlement` (usage reports, automatic slashing) and
+//!   `contracts/enforcement` (missed accepts, disputes). They live in their own contracts
+//!   so that each stays under Stylus's 24 KiB.
 //!
 //! ## Assigning "any provider"
 //! `openJob(class, seconds, address(0), spec)` walks the class's providers in registration
@@ -65,6 +68,8 @@ contracts_common::sol_events! {
     event JobOpened(uint256 indexed jobId, address indexed buyer, address indexed provider, bytes32 classId, uint256 gpuSeconds, bytes32 specHash, uint64 acceptDeadline);
     event JobAccepted(uint256 indexed jobId, address indexed provider);
     event JobCancelled(uint256 indexed jobId, uint256 refunded);
+    event JobClosed(uint256 indexed jobId, uint8 status, uint256 refunded);
+    event SettlerSet(address indexed settler, bool enabled);
     event GuardianSet(address indexed guardian);
     event OwnershipTransferStarted(address indexed previousOwner, address indexed newOwner);
     event OwnershipTransferred(address indexed previousOwner, address indexed newOwner);
@@ -95,6 +100,8 @@ contracts_common::contract_errors! {
         MathOverflow();
         EnforcedPause();
         ExternalCallFailed(address target);
+        NotSettler(address caller);
+        JobNotAccepted(uint256 jobId, uint8 status);
     }
 }
 
@@ -167,6 +174,9 @@ pub struct Market {
     jobs: StorageMap<U256, Job>,
     /// The last job id handed out (ids start at 1).
     job_count: StorageU256,
+    /// The contracts that may call `settleUsage` and `refundJob`: `contracts/settlement`
+    /// (usage reports, automatic slashing) and `contracts/enforcement` (missed accepts).
+    settlers: StorageMap<Address, StorageBool>,
 }
 
 /// Internal logic, shared by the public entry points.
@@ -301,6 +311,48 @@ impl Market {
     fn job_exists(&self, job_id: U256) -> Result<(), MarketError> {
         if self.jobs.getter(job_id).status.get().to::<u8>() == status::NONE {
             return Err(MarketError::UnknownJob(UnknownJob { jobId: job_id }));
+        }
+        Ok(())
+    }
+
+    fn only_settler(&self) -> Result<(), MarketError> {
+        let caller = self.vm().msg_sender();
+        if !self.settlers.get(caller) {
+            return Err(MarketError::NotSettler(NotSettler { caller }));
+        }
+        Ok(())
+    }
+
+    /// Lowers a provider's `minted` by `delivered` (tokens burned) and `committed` by
+    /// `released` (delivered or refunded seconds no longer reserved by the job).
+    fn release(&mut self, class_id: B256, provider: Address, delivered: U256, released: U256) {
+        let (minted, committed) = self.obligations(class_id, provider);
+        let mut classes = self.obligations.setter(class_id);
+        let mut o = classes.setter(provider);
+        o.minted.set(minted.saturating_sub(delivered));
+        o.committed.set(committed.saturating_sub(released));
+    }
+
+    /// Ends a job with `new_status`, its whole escrow back to the buyer and the provider's
+    /// reservation released (cancel, or a fault proven by a settler).
+    fn refund_all(
+        &mut self,
+        job_id: U256,
+        buyer: Address,
+        provider: Address,
+        class_id: B256,
+        escrow: U256,
+        new_status: u8,
+    ) -> Result<(), MarketError> {
+        {
+            let mut job = self.jobs.setter(job_id);
+            job.escrow.set(U256::ZERO);
+            job.status.set(alloy_primitives::Uint::from(new_status));
+        }
+        self.release(class_id, provider, U256::ZERO, escrow);
+        if !escrow.is_zero() {
+            let token = self.class(class_id)?.token;
+            self.move_tokens(token, selectors::TRANSFER, &[word(buyer), escrow.to_be_bytes()])?;
         }
         Ok(())
     }
@@ -500,23 +552,86 @@ impl Market {
         if caller != buyer {
             return Err(MarketError::NotJobBuyer(NotJobBuyer { jobId: job_id, caller }));
         }
-        {
-            let mut job = self.jobs.setter(job_id);
-            job.escrow.set(U256::ZERO);
-            job.status.set(alloy_primitives::Uint::from(status::CANCELLED));
-        }
-        {
-            let committed = self.obligations.getter(class_id).getter(provider).committed.get();
-            self.obligations
-                .setter(class_id)
-                .setter(provider)
-                .committed
-                .set(committed.saturating_sub(escrow));
-        }
-        let token = self.class(class_id)?.token;
-        self.move_tokens(token, selectors::TRANSFER, &[word(buyer), escrow.to_be_bytes()])?;
+        self.refund_all(job_id, buyer, provider, class_id, escrow, status::CANCELLED)?;
         self.vm().log(JobCancelled { jobId: job_id, refunded: escrow });
         Ok(())
+    }
+
+    // ----- settlement hooks (contracts/settlement) -----
+
+    /// Authorises (or removes) a contract that may call `settleUsage` and `refundJob`:
+    /// the settlement and enforcement contracts.
+    pub fn set_settler(&mut self, settler: Address, enabled: bool) -> Result<(), MarketError> {
+        self.only_owner()?;
+        if settler.is_zero() {
+            return Err(MarketError::ZeroAddress(ZeroAddress {}));
+        }
+        self.settlers.insert(settler, enabled);
+        self.vm().log(SettlerSet { settler, enabled });
+        Ok(())
+    }
+
+    pub fn is_settler(&self, account: Address) -> bool {
+        self.settlers.get(account)
+    }
+
+    /// Settles verified usage of an accepted job (the settlement contract has checked the
+    /// report): burns `min(gpuSeconds, escrow)` of the escrowed tokens, lowers the
+    /// provider's obligations by as much and unlocks the matching stake; when `isFinal` or
+    /// the escrow is used up, refunds the rest to the buyer and closes the job (`SETTLED`).
+    /// Returns `(burned, refunded)`.
+    pub fn settle_usage(
+        &mut self,
+        job_id: U256,
+        gpu_seconds: U256,
+        is_final: bool,
+    ) -> Result<(U256, U256), MarketError> {
+        self.only_settler()?;
+        let (buyer, provider, class_id, escrow, _, _, _, _, st) = self.job(job_id);
+        if st != status::ACCEPTED {
+            return Err(MarketError::JobNotAccepted(JobNotAccepted { jobId: job_id, status: st }));
+        }
+        let burned = gpu_seconds.min(escrow);
+        let rest = escrow - burned;
+        let close = is_final || rest.is_zero();
+        let refunded = if close { rest } else { U256::ZERO };
+        let class = self.class(class_id)?;
+        let collateral = burned.checked_mul(class.collateral_per_second).ok_or_else(overflow)?;
+        {
+            let mut job = self.jobs.setter(job_id);
+            job.escrow.set(rest - refunded);
+            if close {
+                job.status.set(alloy_primitives::Uint::from(status::SETTLED));
+            }
+        }
+        self.release(class_id, provider, burned, burned + refunded);
+        if !burned.is_zero() {
+            self.call(class.token, selectors::BURN, &[burned.to_be_bytes()])?;
+            let vault = self.vault.get();
+            self.call(vault, selectors::UNLOCK, &[word(provider), collateral.to_be_bytes()])?;
+        }
+        if !refunded.is_zero() {
+            self.move_tokens(class.token, selectors::TRANSFER, &[word(buyer), refunded.to_be_bytes()])?;
+        }
+        if close {
+            self.vm().log(JobClosed { jobId: job_id, status: status::SETTLED, refunded });
+        }
+        Ok((burned, refunded))
+    }
+
+    /// Closes an open or accepted job after a fault the settlement contract has proven
+    /// (a missed accept, an impossible or conflicting report): the whole escrow goes back
+    /// to the buyer and the job ends `SLASHED`. The provider's obligations stay minted
+    /// (the tokens still exist); only the job's reservation is released. Returns the refund.
+    pub fn refund_job(&mut self, job_id: U256) -> Result<U256, MarketError> {
+        self.only_settler()?;
+        let (buyer, provider, class_id, escrow, _, _, _, _, st) = self.job(job_id);
+        if st != status::OPEN && st != status::ACCEPTED {
+            return Err(MarketError::JobNotAccepted(JobNotAccepted { jobId: job_id, status: st }));
+        }
+        self.refund_all(job_id, buyer, provider, class_id, escrow, status::SLASHED)?;
+        self.vm().log(JobClosed { jobId: job_id, status: status::SLASHED, refunded: escrow });
+        Ok(escrow)
     }
 
     /// `(buyer, provider, classId, escrow, specHash, openedAt, acceptDeadline, acceptedAt, status)`

@@ -33,6 +33,9 @@ sol! {
         function lock(address operator, uint256 amount) external;
         function unlock(address operator, uint256 amount) external;
     }
+    interface MarketHooks {
+        function settleUsage(uint256 jobId, uint256 gpuSeconds, bool isFinal) external returns (uint256, uint256);
+    }
     interface Token {
         function mint(address to, uint256 value) external;
         function burn(uint256 value) external;
@@ -375,6 +378,154 @@ fn guardian_pauses_and_ownership_moves_in_two_steps() {
     );
 }
 
+// ----- settlement hooks -----
+
+const SETTLEMENT: Address = address!("5000000000000000000000000000000000000005");
+
+fn with_settlement(vm: &TestHost, m: &mut Market) {
+    vm.set_sender(OWNER);
+    m.set_settler(SETTLEMENT, true).unwrap();
+}
+
+/// Mocks what a settlement of `burned` seconds and a refund of `refunded` call.
+fn mock_release(vm: &TestHost, provider: Address, burned: u64, refunded: u64) {
+    ok(vm, TOKEN, Token::burnCall { value: u(burned) }.abi_encode());
+    ok(vm, VAULT, Vault::unlockCall { operator: provider, amount: u(burned * PER_SECOND) }.abi_encode());
+    ok_true(vm, TOKEN, Token::transferCall { to: BUYER, value: u(refunded) }.abi_encode());
+}
+
+fn accepted_job(vm: &TestHost, m: &mut Market, seconds: u64) -> U256 {
+    let j = open(vm, m, P1, seconds).unwrap();
+    vm.set_sender(P1);
+    m.accept_job(j).unwrap();
+    j
+}
+
+#[test]
+fn only_the_settlement_contract_settles_and_only_accepted_jobs() {
+    let vm = host();
+    let mut m = market(&vm);
+    mint(&vm, &mut m, P1, 100).unwrap();
+    vm.set_sender(P1);
+    assert_eq!(m.set_settler(P1, true), Err(MarketError::NotOwner(NotOwner { caller: P1 })));
+    let j = open(&vm, &mut m, P1, 50).unwrap();
+    // no settler set: nobody, not even the zero address, may settle
+    vm.set_sender(Address::ZERO);
+    assert_eq!(
+        m.settle_usage(j, u(1), false),
+        Err(MarketError::NotSettler(NotSettler { caller: Address::ZERO }))
+    );
+    vm.set_sender(OWNER);
+    assert_eq!(m.set_settler(Address::ZERO, true), Err(MarketError::ZeroAddress(ZeroAddress {})));
+    with_settlement(&vm, &mut m);
+    assert!(m.is_settler(SETTLEMENT));
+    vm.set_sender(OWNER);
+    assert_eq!(m.settle_usage(j, u(1), false), Err(MarketError::NotSettler(NotSettler { caller: OWNER })));
+    assert_eq!(m.refund_job(j), Err(MarketError::NotSettler(NotSettler { caller: OWNER })));
+    vm.set_sender(SETTLEMENT);
+    assert_eq!(
+        m.settle_usage(j, u(1), false),
+        Err(MarketError::JobNotAccepted(JobNotAccepted { jobId: j, status: status::OPEN }))
+    );
+    assert_eq!(
+        m.settle_usage(u(77), u(1), false),
+        Err(MarketError::JobNotAccepted(JobNotAccepted { jobId: u(77), status: status::NONE }))
+    );
+    // a removed settler is refused
+    vm.set_sender(OWNER);
+    m.set_settler(SETTLEMENT, false).unwrap();
+    vm.set_sender(SETTLEMENT);
+    assert_eq!(m.refund_job(j), Err(MarketError::NotSettler(NotSettler { caller: SETTLEMENT })));
+}
+
+#[test]
+fn settlement_burns_usage_unlocks_stake_and_refunds_the_rest_on_the_final_report() {
+    let vm = host();
+    let mut m = market(&vm);
+    with_settlement(&vm, &mut m);
+    mint(&vm, &mut m, P1, 100).unwrap();
+    let j = accepted_job(&vm, &mut m, 60);
+    vm.set_sender(SETTLEMENT);
+    mock_release(&vm, P1, 25, 0);
+    vm.take_calls();
+    assert_eq!(m.settle_usage(j, u(25), false), Ok((u(25), U256::ZERO)));
+    let calls: Vec<_> = vm.take_calls().into_iter().filter(|c| c.kind == CallKind::Call).collect();
+    assert_eq!(calls.len(), 2);
+    assert_eq!((calls[0].to, &calls[0].data), (TOKEN, &Token::burnCall { value: u(25) }.abi_encode()));
+    assert_eq!(
+        (calls[1].to, &calls[1].data),
+        (VAULT, &Vault::unlockCall { operator: P1, amount: u(25 * PER_SECOND) }.abi_encode())
+    );
+    assert_eq!(m.job(j).3, u(35));
+    assert_eq!(m.job(j).8, status::ACCEPTED);
+    assert_eq!(m.obligations(class(), P1), (u(75), u(35)));
+    // the final report: 10 burned, 25 back to the buyer, job settled
+    mock_release(&vm, P1, 10, 25);
+    assert_eq!(m.settle_usage(j, u(10), true), Ok((u(10), u(25))));
+    assert_eq!((m.job(j).3, m.job(j).8), (U256::ZERO, status::SETTLED));
+    assert_eq!(m.obligations(class(), P1), (u(65), U256::ZERO));
+    let (topics, data) = last_log(&vm);
+    assert_eq!(topics, vec![JobClosed::SIGNATURE_HASH, B256::from(j)]);
+    assert_eq!(data, (U256::from(status::SETTLED), u(25)).abi_encode_params());
+    assert_eq!(
+        m.settle_usage(j, u(1), false),
+        Err(MarketError::JobNotAccepted(JobNotAccepted { jobId: j, status: status::SETTLED }))
+    );
+}
+
+#[test]
+fn usage_beyond_the_escrow_burns_the_escrow_and_closes_the_job() {
+    let vm = host();
+    let mut m = market(&vm);
+    with_settlement(&vm, &mut m);
+    mint(&vm, &mut m, P1, 100).unwrap();
+    let j = accepted_job(&vm, &mut m, 40);
+    vm.set_sender(SETTLEMENT);
+    mock_release(&vm, P1, 40, 0);
+    vm.take_calls();
+    assert_eq!(m.settle_usage(j, u(1_000), false), Ok((u(40), U256::ZERO)));
+    // nothing to refund: no transfer
+    assert!(vm
+        .take_calls()
+        .iter()
+        .all(|c| c.data != Token::transferCall { to: BUYER, value: U256::ZERO }.abi_encode()));
+    assert_eq!(m.job(j).8, status::SETTLED);
+    assert_eq!(m.obligations(class(), P1), (u(60), U256::ZERO));
+}
+
+#[test]
+fn refund_job_returns_the_escrow_and_marks_the_job_slashed() {
+    let vm = host();
+    let mut m = market(&vm);
+    with_settlement(&vm, &mut m);
+    mint(&vm, &mut m, P1, 100).unwrap();
+    let open_job = open(&vm, &mut m, P1, 30).unwrap();
+    let accepted = accepted_job(&vm, &mut m, 20);
+    vm.set_sender(SETTLEMENT);
+    ok_true(&vm, TOKEN, Token::transferCall { to: BUYER, value: u(30) }.abi_encode());
+    ok_true(&vm, TOKEN, Token::transferCall { to: BUYER, value: u(20) }.abi_encode());
+    assert_eq!(m.refund_job(open_job), Ok(u(30)));
+    assert_eq!(m.refund_job(accepted), Ok(u(20)));
+    assert_eq!((m.job(open_job).3, m.job(open_job).8), (U256::ZERO, status::SLASHED));
+    assert_eq!(m.job(accepted).8, status::SLASHED);
+    // obligations stay minted (the tokens still exist); nothing is reserved any more
+    assert_eq!(m.obligations(class(), P1), (u(100), U256::ZERO));
+    assert_eq!(
+        m.refund_job(accepted),
+        Err(MarketError::JobNotAccepted(JobNotAccepted { jobId: accepted, status: status::SLASHED }))
+    );
+    // the buyer's token refusing the refund reverts it
+    let j = accepted_job(&vm, &mut m, 5);
+    vm.set_sender(SETTLEMENT);
+    vm.mock_call(
+        TOKEN,
+        Token::transferCall { to: BUYER, value: u(5) }.abi_encode(),
+        U256::ZERO,
+        Err(vec![9]),
+    );
+    assert_eq!(m.refund_job(j), Err(MarketError::Bubbled(vec![9])));
+}
+
 // ----- properties -----
 
 #[derive(Debug, Clone)]
@@ -384,6 +535,8 @@ enum Op {
     Open(Option<usize>, u64),
     Accept(usize),
     Cancel(usize),
+    Settle(usize, u64, bool),
+    Refund(usize),
 }
 
 fn op() -> impl Strategy<Value = Op> {
@@ -393,67 +546,95 @@ fn op() -> impl Strategy<Value = Op> {
         (prop::option::of(0..2usize), 1..150u64).prop_map(|(p, s)| Op::Open(p, s)),
         (0..8usize).prop_map(Op::Accept),
         (0..8usize).prop_map(Op::Cancel),
+        (0..8usize, 0..80u64, any::<bool>()).prop_map(|(j, s, f)| Op::Settle(j, s, f)),
+        (0..8usize).prop_map(Op::Refund),
     ]
 }
 
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(1000))]
 
-    /// Obligations stay backed and jobs stay covered: for every provider,
-    /// committed <= obligations, locked collateral == obligations x collateralPerSecond
-    /// (tracked from the Mint/Burn events, i.e. what the market asked the vault to lock),
-    /// and the escrow the market holds equals the seconds of its open and accepted jobs.
+    /// Obligations stay backed and escrow is conserved, whatever mix of mints, burns, jobs,
+    /// settlements and fault refunds: for every provider committed <= obligations and the
+    /// collateral the market asked the vault to lock (locks minus unlocks, read from the
+    /// calls it made) == obligations x collateralPerSecond; the seconds it committed equal
+    /// the escrow of its live jobs; and every escrowed second is burned, refunded or still
+    /// escrowed: escrowed == burned + refunded + held.
     #[test]
     fn obligations_are_backed_and_escrow_is_conserved(ops in proptest::collection::vec(op(), 1..40)) {
         let vm = host();
         let mut m = market(&vm);
+        with_settlement(&vm, &mut m);
         let providers = [P1, P2];
         let mut locked = [U256::ZERO; 2];
-        let mut escrow_in = U256::ZERO;
-        let mut escrow_out = U256::ZERO;
+        let (mut escrowed, mut burned, mut refunded) = (U256::ZERO, U256::ZERO, U256::ZERO);
         let mut jobs: Vec<U256> = Vec::new();
         for op in ops {
-            let logs_before = vm.get_emitted_logs().len();
-            match op {
-                Op::Mint(p, s) => { let _ = mint(&vm, &mut m, providers[p], s); }
+            vm.take_calls();
+            let ok_op = match op {
+                Op::Mint(p, s) => mint(&vm, &mut m, providers[p], s).is_ok(),
                 Op::Burn(p, s) => {
                     vm.set_sender(providers[p]);
                     ok_true(&vm, TOKEN, Token::transferFromCall { from: providers[p], to: MARKET, value: u(s) }.abi_encode());
                     ok(&vm, TOKEN, Token::burnCall { value: u(s) }.abi_encode());
                     ok(&vm, VAULT, Vault::unlockCall { operator: providers[p], amount: u(s * PER_SECOND) }.abi_encode());
-                    let _ = m.burn_obligations(class(), u(s));
+                    m.burn_obligations(class(), u(s)).is_ok()
                 }
-                Op::Open(p, s) => {
-                    if let Ok(id) = open(&vm, &mut m, p.map(|i| providers[i]).unwrap_or(Address::ZERO), s) {
-                        jobs.push(id);
-                        escrow_in += u(s);
-                    }
-                }
-                Op::Accept(i) => if let Some(id) = jobs.get(i) {
-                    vm.set_sender(m.job(*id).1);
-                    let _ = m.accept_job(*id);
+                Op::Open(p, s) => match open(&vm, &mut m, p.map(|i| providers[i]).unwrap_or(Address::ZERO), s) {
+                    Ok(id) => { jobs.push(id); escrowed += u(s); true }
+                    Err(_) => false,
                 },
-                Op::Cancel(i) => if let Some(id) = jobs.get(i) {
+                Op::Accept(i) => jobs.get(i).is_some_and(|id| {
+                    vm.set_sender(m.job(*id).1);
+                    m.accept_job(*id).is_ok()
+                }),
+                Op::Cancel(i) => jobs.get(i).is_some_and(|id| {
                     vm.set_sender(BUYER);
                     let escrow = m.job(*id).3;
                     ok_true(&vm, TOKEN, Token::transferCall { to: BUYER, value: escrow }.abi_encode());
-                    if m.cancel_job(*id).is_ok() { escrow_out += escrow; }
-                },
-            }
-            for (topics, data) in vm.get_emitted_logs().into_iter().skip(logs_before) {
-                let who = |t: &B256| providers.iter().position(|p| p.into_word() == *t);
-                if topics[0] == ObligationsMinted::SIGNATURE_HASH {
-                    locked[who(&topics[1]).unwrap()] += U256::from_be_slice(&data[32..64]);
-                } else if topics[0] == ObligationsBurned::SIGNATURE_HASH {
-                    locked[who(&topics[1]).unwrap()] -= U256::from_be_slice(&data[32..64]);
+                    let done = m.cancel_job(*id).is_ok();
+                    if done { refunded += escrow; }
+                    done
+                }),
+                Op::Settle(i, s, fin) => jobs.get(i).is_some_and(|id| {
+                    let (_, provider, _, escrow, ..) = m.job(*id);
+                    let b = u(s).min(escrow);
+                    let r = if fin || b == escrow { escrow - b } else { U256::ZERO };
+                    mock_release(&vm, provider, b.to(), r.to());
+                    vm.set_sender(SETTLEMENT);
+                    match m.settle_usage(*id, u(s), fin) {
+                        Ok((got_b, got_r)) => {
+                            assert_eq!((got_b, got_r), (b, r));
+                            burned += got_b; refunded += got_r; true
+                        }
+                        Err(_) => false,
+                    }
+                }),
+                Op::Refund(i) => jobs.get(i).is_some_and(|id| {
+                    let escrow = m.job(*id).3;
+                    ok_true(&vm, TOKEN, Token::transferCall { to: BUYER, value: escrow }.abi_encode());
+                    vm.set_sender(SETTLEMENT);
+                    match m.refund_job(*id) {
+                        Ok(r) => { refunded += r; true }
+                        Err(_) => false,
+                    }
+                }),
+            };
+            if ok_op {
+                for c in vm.take_calls().into_iter().filter(|c| c.to == VAULT && c.kind == CallKind::Call) {
+                    if let Ok(l) = Vault::lockCall::abi_decode(&c.data) {
+                        locked[providers.iter().position(|p| *p == l.operator).unwrap()] += l.amount;
+                    } else if let Ok(l) = Vault::unlockCall::abi_decode(&c.data) {
+                        locked[providers.iter().position(|p| *p == l.operator).unwrap()] -= l.amount;
+                    }
                 }
             }
             let mut held = U256::ZERO;
             for id in &jobs {
                 let j = m.job(*id);
-                if j.8 == status::OPEN || j.8 == status::ACCEPTED { held += j.3; }
+                if j.8 == status::OPEN || j.8 == status::ACCEPTED { held += j.3; } else { prop_assert_eq!(j.3, U256::ZERO); }
             }
-            prop_assert_eq!(held, escrow_in - escrow_out);
+            prop_assert_eq!(escrowed, burned + refunded + held);
             for (i, p) in providers.iter().enumerate() {
                 let (obligations, committed) = m.obligations(class(), *p);
                 prop_assert!(committed <= obligations);

@@ -1,0 +1,390 @@
+//! Native tests through `contract_testkit::TestHost`: the market, registry, settlement
+//! contract, vault, court and AMM are mocked for their exact calldata (an unmocked call
+//! reverts), so each test shows exactly what this contract asks of them.
+
+use super::*;
+use alloy_primitives::{address, keccak256, Address, B256, U256};
+use alloy_sol_types::{sol, SolCall, SolEvent, SolValue};
+use contract_testkit::TestHost;
+use proptest::prelude::*;
+use stylus_sdk::testing::*;
+
+const MARKET: Address = address!("5FbDB2315678afecb367f032d93F642f64180aa3");
+const ENFORCEMENT: Address = address!("9000000000000000000000000000000000000009");
+const SETTLEMENT: Address = address!("6000000000000000000000000000000000000006");
+const REGISTRY: Address = address!("4000000000000000000000000000000000000004");
+const VAULT: Address = address!("2000000000000000000000000000000000000002");
+const COURT: Address = address!("7000000000000000000000000000000000000007");
+const AMM: Address = address!("8000000000000000000000000000000000000008");
+const OWNER: Address = address!("a000000000000000000000000000000000000001");
+const GUARDIAN: Address = address!("a000000000000000000000000000000000000002");
+const RESOLVER: Address = address!("a000000000000000000000000000000000000004");
+const PROVIDER: Address = address!("b000000000000000000000000000000000000001");
+const BUYER: Address = address!("c000000000000000000000000000000000000001");
+
+const PER_SECOND: u64 = 1_000;
+const NOW: u64 = 20_000;
+const ESCROW: u64 = 5_000;
+
+sol! {
+    interface Market {
+        function job(uint256 jobId) external view returns (address, address, bytes32, uint256, bytes32, uint64, uint64, uint64, uint8);
+        function refundJob(uint256 jobId) external returns (uint256);
+    }
+    interface Registry {
+        function classInfo(bytes32 classId) external view returns (address, uint256, uint64, uint64, uint8, uint256, bool, uint256);
+    }
+    interface Settlement {
+        function jobRecord(uint256 jobId) external view returns (bytes32, uint64, uint256);
+    }
+    interface Vault {
+        function slash(address operator, uint256 amount, bytes32 evidenceHash, address beneficiary, uint256 compensation) external returns (uint256);
+    }
+    interface Court {
+        function requestSlash(address operator, uint256 amount, bytes32 evidenceHash, address beneficiary, uint256 compensation) external returns (uint256);
+    }
+    interface Amm {
+        function twap(uint256 poolId, uint32 window) external view returns (uint256, uint256);
+    }
+}
+
+fn u(x: u64) -> U256 {
+    U256::from(x)
+}
+
+fn class() -> B256 {
+    keccak256("H100-SXM5-80GB")
+}
+
+fn evidence() -> B256 {
+    keccak256("evidence")
+}
+
+fn host() -> TestHost {
+    let h = TestHost::new(TestVMBuilder::new().contract_address(ENFORCEMENT).sender(OWNER).build());
+    h.set_block_timestamp(NOW);
+    h
+}
+
+/// The market's view of job 1: accept deadline 600.
+fn job_is(h: &TestHost, job_id: U256, provider: Address, escrow: u64, st: u8) {
+    let view = (BUYER, provider, class(), u(escrow), keccak256("spec"), 1u64, 600u64, 0u64, U256::from(st));
+    h.mock_static_call(MARKET, Market::jobCall { jobId: job_id }.abi_encode(), Ok(view.abi_encode_params()));
+}
+
+fn record_is(h: &TestHost, settled_at: u64, burned: u64) {
+    h.mock_static_call(
+        SETTLEMENT,
+        Settlement::jobRecordCall { jobId: u(1) }.abi_encode(),
+        Ok((evidence(), settled_at, u(burned)).abi_encode_params()),
+    );
+}
+
+fn enforcement(h: &TestHost) -> Enforcement {
+    let mut s = Enforcement::from(h);
+    h.set_sender(OWNER);
+    s.constructor(OWNER, MARKET, REGISTRY, SETTLEMENT, VAULT, COURT, AMM).unwrap();
+    s.set_guardian(GUARDIAN).unwrap();
+    let info =
+        (Address::repeat_byte(0x10), u(PER_SECOND), 600u64, 3_600u64, U256::from(15), u(0), true, u(1));
+    h.mock_static_call(
+        REGISTRY,
+        Registry::classInfoCall { classId: class() }.abi_encode(),
+        Ok(info.abi_encode_params()),
+    );
+    job_is(h, u(1), PROVIDER, ESCROW, 2);
+    record_is(h, 0, 0);
+    s
+}
+
+#[test]
+fn constructor_rejects_zero_addresses() {
+    let h = host();
+    let mut s = Enforcement::from(&h);
+    for i in 0..7 {
+        let mut a = [OWNER, MARKET, REGISTRY, SETTLEMENT, VAULT, COURT, AMM];
+        a[i] = Address::ZERO;
+        assert_eq!(
+            s.constructor(a[0], a[1], a[2], a[3], a[4], a[5], a[6]),
+            Err(EnforcementError::ZeroAddress(ZeroAddress {}))
+        );
+    }
+    s.constructor(OWNER, MARKET, REGISTRY, SETTLEMENT, VAULT, COURT, AMM).unwrap();
+    assert_eq!(s.config(), (MARKET, REGISTRY, SETTLEMENT, VAULT, COURT, AMM, Address::ZERO, 0, U256::ZERO));
+}
+
+// ----- missed accept -----
+
+fn price_class(h: &TestHost, s: &mut Enforcement, class_is_token0: bool, rate: U256) {
+    h.set_sender(OWNER);
+    s.set_class_pricing(class(), u(42), class_is_token0, 1_800, rate).unwrap();
+}
+
+fn twap_is(h: &TestHost, price0: U256, price1: U256) {
+    h.mock_static_call(
+        AMM,
+        Amm::twapCall { poolId: u(42), window: 1_800 }.abi_encode(),
+        Ok((price0, price1).abi_encode_params()),
+    );
+}
+
+const Q112: U256 = U256::from_limbs([0, 1 << 48, 0, 0]);
+
+#[test]
+fn missed_accept_is_checked_before_slashing() {
+    let h = host();
+    let mut s = enforcement(&h);
+    job_is(&h, u(1), PROVIDER, ESCROW, 2);
+    assert_eq!(
+        s.slash_missed_accept(u(1)),
+        Err(EnforcementError::JobNotOpen(JobNotOpen { jobId: u(1), status: 2 }))
+    );
+    job_is(&h, u(1), PROVIDER, ESCROW, status::OPEN);
+    h.set_block_timestamp(600);
+    assert_eq!(
+        s.slash_missed_accept(u(1)),
+        Err(EnforcementError::AcceptWindowOpen(AcceptWindowOpen { jobId: u(1), deadline: 600 }))
+    );
+    h.set_block_timestamp(601);
+    assert_eq!(
+        s.slash_missed_accept(u(1)),
+        Err(EnforcementError::PricingNotSet(PricingNotSet { classId: class() }))
+    );
+    price_class(&h, &mut s, true, Q112);
+    // never spot: without TWAP history the AMM's revert comes back unchanged
+    let too_short = [0xdeu8, 0xad].to_vec();
+    h.mock_static_call(
+        AMM,
+        Amm::twapCall { poolId: u(42), window: 1_800 }.abi_encode(),
+        Err(too_short.clone()),
+    );
+    assert_eq!(s.slash_missed_accept(u(1)), Err(EnforcementError::Bubbled(too_short)));
+    h.set_sender(GUARDIAN);
+    s.pause().unwrap();
+    assert_eq!(s.slash_missed_accept(u(1)), Err(EnforcementError::EnforcedPause(EnforcedPause {})));
+}
+
+#[test]
+fn missed_accept_refunds_the_buyer_and_pays_the_twap_priced_compensation() {
+    let h = host();
+    let mut s = enforcement(&h);
+    job_is(&h, u(1), PROVIDER, ESCROW, status::OPEN);
+    h.set_block_timestamp(700);
+    // class token is token1: its price in the stablecoin is price1 = 3 stable per second;
+    // collateral worth 2 stable: 5_000 s -> 15_000 stable -> 7_500 collateral
+    price_class(&h, &mut s, false, Q112 >> 1);
+    twap_is(&h, Q112 / u(3), Q112 * u(3));
+    let compensation = u(7_500);
+    let amount = u(ESCROW * PER_SECOND); // 5_000_000 > compensation
+    h.mock_call(
+        MARKET,
+        Market::refundJobCall { jobId: u(1) }.abi_encode(),
+        U256::ZERO,
+        Ok(u(ESCROW).abi_encode()),
+    );
+    let evidence = keccak256([*b"GpuComputeMarket:missed-accept\0\0", u(1).to_be_bytes()].concat());
+    h.mock_call(
+        VAULT,
+        Vault::slashCall {
+            operator: PROVIDER,
+            amount,
+            evidenceHash: evidence,
+            beneficiary: BUYER,
+            compensation,
+        }
+        .abi_encode(),
+        U256::ZERO,
+        Ok(u(4_000_000).abi_encode()),
+    );
+    h.set_sender(BUYER);
+    assert_eq!(s.slash_missed_accept(u(1)), Ok(u(4_000_000)));
+    let (topics, data) = h.get_emitted_logs().last().unwrap().clone();
+    assert_eq!(topics, vec![MissedAcceptSlashed::SIGNATURE_HASH, B256::from(u(1)), PROVIDER.into_word()]);
+    assert_eq!(data, (u(ESCROW), compensation, u(4_000_000)).abi_encode_params());
+    assert_eq!(s.class_pricing(class()), (u(42), false, 1_800, Q112 >> 1));
+}
+
+// ----- disputes -----
+
+/// The settlement contract settled 150 s of job 1 at NOW (evidence digest `evidence()`).
+fn settled_job(h: &TestHost, s: &mut Enforcement) {
+    record_is(h, NOW, 150);
+    h.set_sender(OWNER);
+    s.set_dispute_config(RESOLVER, 86_400, u(1_000_000)).unwrap();
+}
+
+#[test]
+fn the_buyer_disputes_inside_the_window_with_the_bond() {
+    let h = host();
+    let mut s = enforcement(&h);
+    h.set_sender(BUYER);
+    assert_eq!(
+        s.open_dispute(u(1)),
+        Err(EnforcementError::NothingToDispute(NothingToDispute { jobId: u(1) }))
+    );
+    settled_job(&h, &mut s);
+    h.set_sender(PROVIDER);
+    assert_eq!(
+        s.open_dispute(u(1)),
+        Err(EnforcementError::NotJobBuyer(NotJobBuyer { jobId: u(1), caller: PROVIDER }))
+    );
+    h.set_sender(BUYER);
+    h.set_value(u(999_999));
+    assert_eq!(
+        s.open_dispute(u(1)),
+        Err(EnforcementError::WrongBond(WrongBond { sent: u(999_999), required: u(1_000_000) }))
+    );
+    h.set_value(u(1_000_000));
+    h.set_block_timestamp(NOW + 86_401);
+    assert_eq!(
+        s.open_dispute(u(1)),
+        Err(EnforcementError::DisputeWindowClosed(DisputeWindowClosed {
+            jobId: u(1),
+            deadline: NOW + 86_400
+        }))
+    );
+    h.set_block_timestamp(NOW + 86_400);
+    s.open_dispute(u(1)).unwrap();
+    assert_eq!(s.dispute(u(1)), (dispute::OPEN, u(1_000_000), U256::ZERO));
+    assert_eq!(s.open_dispute(u(1)), Err(EnforcementError::DisputeExists(DisputeExists { jobId: u(1) })));
+}
+
+#[test]
+fn an_upheld_dispute_requests_a_vetoable_slash_and_returns_the_bond() {
+    let h = host();
+    let mut s = enforcement(&h);
+    settled_job(&h, &mut s);
+    h.set_sender(BUYER);
+    h.set_value(u(1_000_000));
+    s.open_dispute(u(1)).unwrap();
+    h.set_value(U256::ZERO);
+    h.set_sender(BUYER);
+    assert_eq!(
+        s.resolve_dispute(u(1), true),
+        Err(EnforcementError::NotResolver(NotResolver { caller: BUYER }))
+    );
+    let amount = u(150 * PER_SECOND);
+    let evidence_hash = keccak256([u(1).to_be_bytes::<32>(), evidence().0].concat());
+    h.mock_call(
+        COURT,
+        Court::requestSlashCall {
+            operator: PROVIDER,
+            amount,
+            evidenceHash: evidence_hash,
+            beneficiary: BUYER,
+            compensation: amount,
+        }
+        .abi_encode(),
+        U256::ZERO,
+        Ok(u(9).abi_encode()),
+    );
+    h.mock_call(BUYER, Vec::new(), u(1_000_000), Ok(Vec::new()));
+    h.set_sender(RESOLVER);
+    h.take_calls();
+    assert_eq!(s.resolve_dispute(u(1), true), Ok(u(9)));
+    let paid: Vec<_> = h.take_calls().into_iter().filter(|c| c.to == BUYER).collect();
+    assert_eq!((paid.len(), paid[0].value), (1, u(1_000_000)));
+    assert_eq!(s.dispute(u(1)), (dispute::UPHELD, u(1_000_000), u(9)));
+    assert_eq!(
+        s.resolve_dispute(u(1), false),
+        Err(EnforcementError::NoOpenDispute(NoOpenDispute { jobId: u(1) }))
+    );
+}
+
+#[test]
+fn a_rejected_dispute_pays_the_bond_to_the_provider() {
+    let h = host();
+    let mut s = enforcement(&h);
+    settled_job(&h, &mut s);
+    h.set_sender(BUYER);
+    h.set_value(u(1_000_000));
+    s.open_dispute(u(1)).unwrap();
+    h.set_value(U256::ZERO);
+    h.mock_call(PROVIDER, Vec::new(), u(1_000_000), Ok(Vec::new()));
+    h.set_sender(RESOLVER);
+    h.take_calls();
+    assert_eq!(s.resolve_dispute(u(1), false), Ok(U256::ZERO));
+    let calls = h.take_calls();
+    assert!(calls.iter().all(|c| c.to != COURT), "no slash requested");
+    assert!(calls.iter().any(|c| c.to == PROVIDER && c.value == u(1_000_000)));
+    assert_eq!(s.dispute(u(1)).0, dispute::REJECTED);
+}
+
+#[test]
+fn guardian_pauses_and_ownership_moves_in_two_steps() {
+    let h = host();
+    let mut s = enforcement(&h);
+    h.set_sender(OWNER);
+    assert_eq!(s.pause(), Err(EnforcementError::NotGuardian(NotGuardian { caller: OWNER })));
+    h.set_sender(GUARDIAN);
+    s.pause().unwrap();
+    assert!(s.paused());
+    h.set_sender(BUYER);
+    assert_eq!(s.open_dispute(u(1)), Err(EnforcementError::EnforcedPause(EnforcedPause {})));
+    h.set_sender(GUARDIAN);
+    s.unpause().unwrap();
+    assert!(!s.paused());
+    h.set_sender(BUYER);
+    assert_eq!(
+        s.set_class_pricing(class(), u(1), true, 1, Q112),
+        Err(EnforcementError::NotOwner(NotOwner { caller: BUYER }))
+    );
+    assert_eq!(
+        s.set_dispute_config(BUYER, 1, u(1)),
+        Err(EnforcementError::NotOwner(NotOwner { caller: BUYER }))
+    );
+    assert_eq!(s.transfer_ownership(BUYER), Err(EnforcementError::NotOwner(NotOwner { caller: BUYER })));
+    h.set_sender(OWNER);
+    s.transfer_ownership(RESOLVER).unwrap();
+    h.set_sender(BUYER);
+    assert_eq!(
+        s.accept_ownership(),
+        Err(EnforcementError::NotPendingOwner(NotPendingOwner { caller: BUYER }))
+    );
+    h.set_sender(RESOLVER);
+    s.accept_ownership().unwrap();
+    assert_eq!((s.owner(), s.pending_owner()), (RESOLVER, Address::ZERO));
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(1000))]
+
+    /// A missed accept compensates `seconds x TWAP` converted at the collateral rate
+    /// (checked here with exact division), reads the TWAP of the configured pool and side
+    /// only (never a spot price), and slashes `max(seconds x collateralPerSecond,
+    /// compensation)` with the buyer as beneficiary.
+    #[test]
+    fn compensation_uses_the_twap(
+        escrow in 1u64..1_000_000_000,
+        price0 in any::<u128>(),
+        price1 in any::<u128>(),
+        rate in 1u128..,
+        class_is_token0 in any::<bool>(),
+    ) {
+        let h = host();
+        let mut s = enforcement(&h);
+        job_is(&h, u(1), PROVIDER, escrow, status::OPEN);
+        h.set_block_timestamp(601);
+        price_class(&h, &mut s, class_is_token0, U256::from(rate));
+        twap_is(&h, U256::from(price0), U256::from(price1));
+        let price = U256::from(if class_is_token0 { price0 } else { price1 });
+        let compensation = (u(escrow) * price / Q112) * U256::from(rate) / Q112;
+        let amount = (u(escrow) * u(PER_SECOND)).max(compensation);
+        h.mock_call(MARKET, Market::refundJobCall { jobId: u(1) }.abi_encode(), U256::ZERO, Ok(u(escrow).abi_encode()));
+        let evidence = keccak256([MISSED_ACCEPT_TAG, u(1).to_be_bytes()].concat());
+        h.mock_call(
+            VAULT,
+            Vault::slashCall { operator: PROVIDER, amount, evidenceHash: evidence, beneficiary: BUYER, compensation }
+                .abi_encode(),
+            U256::ZERO,
+            Ok(amount.abi_encode()),
+        );
+        h.take_calls();
+        prop_assert_eq!(s.slash_missed_accept(u(1)), Ok(amount));
+        let amm_calls: Vec<_> = h.calls().into_iter().filter(|c| c.to == AMM).collect();
+        prop_assert_eq!(amm_calls.len(), 1);
+        prop_assert_eq!(&amm_calls[0].data, &Amm::twapCall { poolId: u(42), window: 1_800 }.abi_encode());
+        let (_, data) = h.get_emitted_logs().last().unwrap().clone();
+        prop_assert_eq!(data, (u(escrow), compensation, amount).abi_encode_params());
+    }
+}

@@ -1,0 +1,290 @@
+//! The node: meter + evidence + signer + spool + sender, and the job loop (inbox directory
+//! now; the chain watcher later, see [`crate::chain`]).
+
+use crate::config::{Config, MeterChoice};
+use crate::evidence::EvidenceSet;
+use crate::jobs::{self, JobOutcome, JobSpec};
+use crate::meter::{
+    nvml::NvmlMeter, sampler, sim::SimulatedMeter, GpuInfo, Meter, MeterError, ProcessAccounting,
+};
+use crate::metering::GpuUsage;
+use crate::reporting;
+use crate::sender::Sender;
+use crate::spool::Spool;
+use alloy::primitives::U256;
+use alloy::signers::local::PrivateKeySigner;
+use eyre::{eyre, WrapErr};
+use market_protocol::wire::{ReportId, SignedReport};
+use market_protocol::MarketDomain;
+use serde::Serialize;
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// Open the configured meter. Without NVML this is the one-line error that names NVML and
+/// the simulated meter.
+pub fn open_meter(cfg: &Config) -> Result<Arc<dyn Meter>, MeterError> {
+    Ok(match cfg.meter.kind {
+        MeterChoice::Nvml => Arc::new(NvmlMeter::open(cfg.meter.nvml_lib.as_deref().map(|p| p.as_os_str()))?),
+        MeterChoice::Simulated => {
+            let s = &cfg.meter.simulated;
+            tracing::warn!("SIMULATED meter: no GPU is measured; every report carries evidence kind `none`");
+            Arc::new(SimulatedMeter::new(s.gpus, s.util_pct, s.power_watts))
+        }
+    })
+}
+
+/// What the node keeps about a finished job (`<data_dir>/jobs/<id>/record.json`).
+#[derive(Debug, Clone, Serialize)]
+pub struct JobRecord {
+    pub job_id: String,
+    pub outcome: JobOutcome,
+    pub gpus: Vec<GpuRecord>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct GpuRecord {
+    pub uuid: String,
+    pub usage: GpuUsage,
+    /// NVML accounting for the job's process, when accounting mode is on.
+    pub accounting: Option<ProcessAccounting>,
+    pub report_id: String,
+}
+
+pub struct Node {
+    cfg: Config,
+    signer: PrivateKeySigner,
+    domain: MarketDomain,
+    meter: Arc<dyn Meter>,
+    gpus: Vec<GpuInfo>,
+    free: Mutex<BTreeSet<u32>>,
+    evidence: EvidenceSet,
+    spool: Spool,
+    wake: Arc<tokio::sync::Notify>,
+}
+
+impl Node {
+    pub fn start(cfg: Config, signer: PrivateKeySigner) -> eyre::Result<Arc<Self>> {
+        let meter = open_meter(&cfg)?;
+        let gpus = meter.gpus()?;
+        if gpus.is_empty() {
+            return Err(eyre!("the meter reports no GPUs"));
+        }
+        for g in &gpus {
+            match meter.accounting_enabled(g) {
+                Ok(true) => {}
+                Ok(false) if meter.kind() == crate::meter::MeterKind::Nvml => tracing::warn!(
+                    gpu = g.index,
+                    "NVML accounting mode is off: per-process GPU time will not be recorded (enable as root: nvidia-smi -am 1)"
+                ),
+                Ok(false) => {}
+                Err(e) => tracing::warn!(gpu = g.index, error = %e, "cannot read accounting mode"),
+            }
+        }
+        let evidence = EvidenceSet::start(&cfg.evidence, meter.clone(), signer.address(), gpus.first())
+            .wrap_err("starting evidence collection")?;
+        let spool = Spool::open(&cfg.node.data_dir)?;
+        let domain = MarketDomain::new(cfg.chain.chain_id, cfg.chain.market);
+        tracing::info!(
+            provider = %signer.address(),
+            gpus = gpus.len(),
+            evidence = ?evidence.kinds(),
+            evidence_digest = %evidence.digest(),
+            "node started"
+        );
+        let free = Mutex::new(gpus.iter().map(|g| g.index).collect());
+        Ok(Arc::new(Self {
+            cfg,
+            signer,
+            domain,
+            meter,
+            gpus,
+            free,
+            evidence,
+            spool,
+            wake: Default::default(),
+        }))
+    }
+
+    pub fn spool(&self) -> &Spool {
+        &self.spool
+    }
+
+    pub fn evidence(&self) -> &EvidenceSet {
+        &self.evidence
+    }
+
+    pub fn sender(&self) -> Sender {
+        let r = &self.cfg.relayer;
+        Sender::new(
+            &r.url,
+            self.spool.clone(),
+            Duration::from_millis(r.backoff_initial_ms),
+            Duration::from_millis(r.backoff_max_ms),
+        )
+    }
+
+    fn take_gpus(&self, n: u32) -> Option<Vec<GpuInfo>> {
+        let mut free = self.free.lock().unwrap_or_else(|p| p.into_inner());
+        if (free.len() as u32) < n {
+            return None;
+        }
+        let picked: Vec<u32> = free.iter().take(n as usize).copied().collect();
+        picked.iter().for_each(|i| {
+            free.remove(i);
+        });
+        Some(self.gpus.iter().filter(|g| picked.contains(&g.index)).cloned().collect())
+    }
+
+    fn release(&self, gpus: &[GpuInfo]) {
+        let mut free = self.free.lock().unwrap_or_else(|p| p.into_inner());
+        gpus.iter().for_each(|g| {
+            free.insert(g.index);
+        });
+    }
+
+    /// Claim a job durably (`jobs/<id>/claim`, created exclusively): a job is run at most once
+    /// per node, across restarts, so it can never produce two different reports.
+    fn claim(&self, job_id: U256) -> eyre::Result<()> {
+        let dir = jobs::job_dir(&self.cfg.node.data_dir, job_id);
+        std::fs::create_dir_all(&dir).wrap_err_with(|| format!("creating {}", dir.display()))?;
+        let claim = dir.join("claim");
+        std::fs::OpenOptions::new().write(true).create_new(true).open(&claim).map_err(|e| {
+            if e.kind() == std::io::ErrorKind::AlreadyExists {
+                eyre!("job {job_id} was already taken by this node ({} exists)", claim.display())
+            } else {
+                eyre!("claiming job {job_id}: {e}")
+            }
+        })?;
+        std::fs::File::open(&dir).and_then(|d| d.sync_all()).wrap_err("syncing the job directory")?;
+        Ok(())
+    }
+
+    /// Run one job to completion: claim, meter, sign one report per GPU, spool them durably,
+    /// wake the sender. Returns the record; `Ok(None)` if not enough GPUs are free.
+    pub async fn execute(&self, spec: &JobSpec) -> eyre::Result<Option<JobRecord>> {
+        let Some(gpus) = self.take_gpus(spec.gpus) else { return Ok(None) };
+        let result = self.execute_on(spec, &gpus).await;
+        self.release(&gpus);
+        result.map(Some)
+    }
+
+    async fn execute_on(&self, spec: &JobSpec, gpus: &[GpuInfo]) -> eyre::Result<JobRecord> {
+        self.claim(spec.job_id)?;
+        let limit = Duration::from_secs(spec.time_limit_s.unwrap_or(self.cfg.jobs.default_time_limit_s));
+        let interval = Duration::from_millis(self.cfg.meter.sample_interval_ms);
+        let sampler = sampler::Sampler::start(self.meter.clone(), gpus.to_vec(), interval);
+        let uuids: Vec<String> = gpus.iter().map(|g| g.uuid.clone()).collect();
+        let outcome = jobs::run(spec, &uuids, &self.cfg.node.data_dir, limit, sampler::now_ms).await;
+        let streams =
+            tokio::task::spawn_blocking(move || sampler.finish()).await.wrap_err("sampler thread")?;
+        let outcome = outcome?;
+        let mut records = Vec::new();
+        let last = gpus.len().saturating_sub(1);
+        for (i, (gpu, samples)) in gpus.iter().zip(streams).enumerate() {
+            // The last GPU's report is the job's final one: settling it refunds the rest.
+            let (report, usage) = reporting::build(
+                spec.job_id,
+                self.signer.address(),
+                gpu,
+                &samples,
+                self.evidence.digest(),
+                i == last,
+            );
+            let hash = report.signing_hash(&self.domain);
+            let evidence = self
+                .evidence
+                .collect(hash, gpu)
+                .wrap_err_with(|| format!("evidence for job {}", spec.job_id))?;
+            let signature = report.sign(&self.domain, &self.signer)?;
+            let signed = SignedReport { domain: self.domain, report, signature, evidence };
+            let id = self.spool.put(&signed)?;
+            let accounting = self.meter.accounting(gpu, outcome.pid).unwrap_or_else(|e| {
+                tracing::warn!(gpu = gpu.index, error = %e, "accounting stats unavailable");
+                None
+            });
+            tracing::info!(job = %spec.job_id, gpu = %gpu.uuid, report = %id, gpu_seconds = usage.gpu_seconds,
+                energy_mj = usage.energy_milli_joules, avg_util_bps = usage.avg_util_bps, "report signed and spooled");
+            records.push(GpuRecord { uuid: gpu.uuid.clone(), usage, accounting, report_id: id.to_string() });
+        }
+        self.wake.notify_one();
+        let record = JobRecord { job_id: spec.job_id.to_string(), outcome, gpus: records };
+        let path = jobs::job_dir(&self.cfg.node.data_dir, spec.job_id).join("record.json");
+        std::fs::write(&path, serde_json::to_vec_pretty(&record)?)
+            .wrap_err_with(|| format!("writing {}", path.display()))?;
+        Ok(record)
+    }
+
+    /// Run until Ctrl-C / SIGTERM: the sender, and the inbox poller.
+    pub async fn run(self: Arc<Self>) -> eyre::Result<()> {
+        let sender = tokio::spawn(self.sender().run(self.wake.clone()));
+        let inbox = self.cfg.node.data_dir.join("inbox");
+        std::fs::create_dir_all(inbox.join("rejected"))
+            .wrap_err_with(|| format!("creating {}", inbox.display()))?;
+        tracing::info!(inbox = %inbox.display(), relayer = %self.cfg.relayer.url, "running; drop job specs (*.toml) into the inbox");
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+        loop {
+            if let Err(e) = self.clone().poll_inbox(&inbox) {
+                tracing::error!(error = %e, "inbox");
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(Duration::from_millis(200)) => {}
+                _ = tokio::signal::ctrl_c() => break,
+                _ = term.recv() => break,
+            }
+        }
+        tracing::info!("stopping");
+        sender.abort();
+        Ok(())
+    }
+
+    fn poll_inbox(self: Arc<Self>, inbox: &Path) -> eyre::Result<()> {
+        let mut files: Vec<PathBuf> = std::fs::read_dir(inbox)?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.extension().and_then(|e| e.to_str()) == Some("toml"))
+            .collect();
+        files.sort();
+        for file in files {
+            let reject = |why: String| {
+                tracing::error!(file = %file.display(), reason = %why, "job spec rejected");
+                let name = file.file_name().map(|n| n.to_os_string()).unwrap_or_default();
+                let _ = std::fs::write(inbox.join("rejected").join(&name).with_extension("reason"), &why);
+                let _ = std::fs::rename(&file, inbox.join("rejected").join(name));
+            };
+            let spec: JobSpec = match std::fs::read_to_string(&file)
+                .map_err(|e| e.to_string())
+                .and_then(|t| toml::from_str(&t).map_err(|e| e.to_string()))
+            {
+                Ok(s) => s,
+                Err(e) => {
+                    reject(format!("not a valid job spec: {e}"));
+                    continue;
+                }
+            };
+            if spec.gpus == 0 || spec.gpus as usize > self.gpus.len() {
+                reject(format!("asks for {} GPUs, this node has {}", spec.gpus, self.gpus.len()));
+                continue;
+            }
+            let Some(gpus) = self.take_gpus(spec.gpus) else { continue };
+            // Out of the inbox before it runs, so a restart never picks it up again.
+            let dir = jobs::job_dir(&self.cfg.node.data_dir, spec.job_id);
+            std::fs::create_dir_all(&dir)?;
+            std::fs::rename(&file, dir.join("spec.toml"))?;
+            let node = self.clone();
+            tokio::spawn(async move {
+                match node.execute_on(&spec, &gpus).await {
+                    Ok(r) => tracing::info!(job = %r.job_id, exit = ?r.outcome.exit_code, "job finished"),
+                    Err(e) => tracing::error!(job = %spec.job_id, error = format!("{e:#}"), "job failed"),
+                }
+                node.release(&gpus);
+            });
+        }
+        Ok(())
+    }
+}
+
+/// Ids of reports for `job` in the spool (for `status` and tests).
+pub fn reports_for_job(spool: &Spool, job: U256) -> eyre::Result<Vec<ReportId>> {
+    Ok(spool.all()?.into_iter().filter(|(_, r)| r.report.jobId == job).map(|(_, r)| r.id()).collect())
+}

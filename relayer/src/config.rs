@@ -1,0 +1,266 @@
+//! `relayer.toml`, with environment overrides (`RELAYER_*`), validated at start-up so a bad
+//! file fails with one clear line instead of at the first report.
+
+use std::collections::{BTreeMap, HashMap};
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use alloy_primitives::{keccak256, Address, B256};
+use serde::Deserialize;
+
+use crate::evidence::policy::PolicyError;
+use crate::evidence::ClassPolicy;
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// HTTP listen address.
+    pub listen: SocketAddr,
+    /// SQLite queue file.
+    pub database: PathBuf,
+    pub chain_id: u64,
+    /// The market contract: the EIP-712 verifying contract and `settleBatch` target.
+    pub market: Address,
+    pub registry: Address,
+    pub rpc_url: String,
+    /// How long a provider's registered key is trusted before it is read again.
+    #[serde(default = "default_cache_secs")]
+    pub provider_cache_secs: u64,
+    /// Evidence policy per hardware class name (class id = keccak256(name)).
+    pub classes: BTreeMap<String, ClassPolicy>,
+    #[serde(default)]
+    pub collateral: CollateralFiles,
+    #[serde(default)]
+    pub settlement: SettlementConfig,
+}
+
+fn default_cache_secs() -> u64 {
+    60
+}
+
+/// Pre-loaded vendor collateral (offline mode).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CollateralFiles {
+    #[serde(default)]
+    pub tdx: Vec<PathBuf>,
+    #[serde(default)]
+    pub snp_vceks: Vec<PathBuf>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SettlementConfig {
+    /// Settle at most this many reports per transaction.
+    #[serde(default = "default_max_batch")]
+    pub max_batch: usize,
+    /// Settle a partial batch once its oldest report waited this long.
+    #[serde(default = "default_max_wait")]
+    pub max_wait_secs: u64,
+    /// The contract `settleBatch` is sent to and its events are read from, when it is not
+    /// the market itself (`RELAYER_SETTLEMENT` overrides it).
+    pub contract: Option<Address>,
+    /// File holding the relayer's hex private key (`RELAYER_KEY` overrides it).
+    pub key_file: Option<PathBuf>,
+    /// Blocks a receipt must be buried under before its outcomes are final (reorgs).
+    #[serde(default = "default_confirmations")]
+    pub confirmations: u64,
+    /// Off: only verify and queue (e.g. a verification-only instance).
+    #[serde(default = "default_true")]
+    pub enabled: bool,
+}
+
+impl Default for SettlementConfig {
+    fn default() -> Self {
+        SettlementConfig {
+            max_batch: default_max_batch(),
+            max_wait_secs: default_max_wait(),
+            contract: None,
+            key_file: None,
+            confirmations: default_confirmations(),
+            enabled: true,
+        }
+    }
+}
+
+fn default_max_batch() -> usize {
+    32
+}
+fn default_max_wait() -> u64 {
+    5
+}
+fn default_confirmations() -> u64 {
+    1
+}
+fn default_true() -> bool {
+    true
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("config TOML: {0}")]
+    Toml(#[from] toml::de::Error),
+    #[error("env {var}: {problem}")]
+    Env { var: &'static str, problem: String },
+    #[error("class {class:?}: {source}")]
+    Policy { class: String, source: PolicyError },
+    #[error("settlement.max_batch must be at least 1")]
+    EmptyBatch,
+    #[error("reading key file {path}: {source}")]
+    KeyFile { path: String, source: std::io::Error },
+    #[error("relayer key is not a 32-byte hex private key")]
+    BadKey,
+}
+
+impl Config {
+    /// Parses `text` and applies overrides from `env` (`RELAYER_LISTEN`, `RELAYER_DATABASE`,
+    /// `RELAYER_RPC_URL`, `RELAYER_CHAIN_ID`, `RELAYER_MARKET`, `RELAYER_REGISTRY`,
+    /// `RELAYER_SETTLEMENT`).
+    pub fn from_toml_and_env(text: &str, env: &HashMap<String, String>) -> Result<Self, ConfigError> {
+        let mut c: Config = toml::from_str(text)?;
+        fn parse<T: std::str::FromStr>(var: &'static str, v: &str) -> Result<T, ConfigError>
+        where
+            T::Err: fmt::Display,
+        {
+            v.parse().map_err(|e: T::Err| ConfigError::Env { var, problem: e.to_string() })
+        }
+        if let Some(v) = env.get("RELAYER_LISTEN") {
+            c.listen = parse("RELAYER_LISTEN", v)?;
+        }
+        if let Some(v) = env.get("RELAYER_DATABASE") {
+            c.database = PathBuf::from(v);
+        }
+        if let Some(v) = env.get("RELAYER_RPC_URL") {
+            c.rpc_url = v.clone();
+        }
+        if let Some(v) = env.get("RELAYER_CHAIN_ID") {
+            c.chain_id = parse("RELAYER_CHAIN_ID", v)?;
+        }
+        if let Some(v) = env.get("RELAYER_MARKET") {
+            c.market = parse("RELAYER_MARKET", v)?;
+        }
+        if let Some(v) = env.get("RELAYER_REGISTRY") {
+            c.registry = parse("RELAYER_REGISTRY", v)?;
+        }
+        if let Some(v) = env.get("RELAYER_SETTLEMENT") {
+            c.settlement.contract = Some(parse("RELAYER_SETTLEMENT", v)?);
+        }
+        for (class, policy) in &c.classes {
+            policy.validate().map_err(|source| ConfigError::Policy { class: class.clone(), source })?;
+        }
+        if c.settlement.max_batch == 0 {
+            return Err(ConfigError::EmptyBatch);
+        }
+        Ok(c)
+    }
+
+    /// Policies keyed by class id, as the pipeline looks them up.
+    pub fn policies_by_class_id(&self) -> HashMap<B256, ClassPolicy> {
+        self.classes.iter().map(|(name, p)| (keccak256(name.as_bytes()), p.clone())).collect()
+    }
+
+    /// The relayer's signing key: `RELAYER_KEY` if set, else `settlement.key_file`.
+    pub fn relayer_key(&self, env: &HashMap<String, String>) -> Result<Option<SecretKey>, ConfigError> {
+        let text = match (env.get("RELAYER_KEY"), &self.settlement.key_file) {
+            (Some(k), _) => k.clone(),
+            (None, Some(path)) => std::fs::read_to_string(path)
+                .map_err(|source| ConfigError::KeyFile { path: path.display().to_string(), source })?,
+            (None, None) => return Ok(None),
+        };
+        SecretKey::parse(text.trim()).map(Some)
+    }
+}
+
+/// A private key that never prints: `Debug` and `Display` show only that it is redacted.
+#[derive(Clone)]
+pub struct SecretKey(B256);
+
+impl SecretKey {
+    pub fn parse(hex_text: &str) -> Result<Self, ConfigError> {
+        hex_text.parse::<B256>().map(SecretKey).map_err(|_| ConfigError::BadKey)
+    }
+    pub fn expose(&self) -> &B256 {
+        &self.0
+    }
+}
+
+impl fmt::Debug for SecretKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("SecretKey(<redacted>)")
+    }
+}
+
+impl fmt::Display for SecretKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("<redacted>")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const EXAMPLE: &str = r#"
+        listen = "127.0.0.1:8090"
+        database = "relayer.sqlite"
+        chain_id = 412346
+        market = "0x1111111111111111111111111111111111111111"
+        registry = "0x2222222222222222222222222222222222222222"
+        rpc_url = "http://127.0.0.1:8547"
+        [classes.DEVNET-SIM]
+        allow_none = true
+        [settlement]
+        max_batch = 8
+    "#;
+
+    #[test]
+    fn parses_and_env_overrides_win() {
+        let env: HashMap<String, String> = [
+            ("RELAYER_LISTEN".to_string(), "0.0.0.0:9000".to_string()),
+            ("RELAYER_RPC_URL".to_string(), "http://rpc".to_string()),
+            ("RELAYER_SETTLEMENT".to_string(), "0x3333333333333333333333333333333333333333".to_string()),
+        ]
+        .into();
+        let c = Config::from_toml_and_env(EXAMPLE, &env).unwrap();
+        assert_eq!(c.listen, "0.0.0.0:9000".parse().unwrap());
+        assert_eq!(c.rpc_url, "http://rpc");
+        assert_eq!(c.settlement.contract, Some(Address::repeat_byte(0x33)));
+        assert_eq!(c.chain_id, 412346);
+        assert_eq!((c.settlement.max_batch, c.settlement.max_wait_secs), (8, 5));
+        let ids = c.policies_by_class_id();
+        assert!(ids[&keccak256("DEVNET-SIM")].allow_none);
+    }
+
+    #[test]
+    fn bad_env_and_bad_policy_name_the_problem() {
+        let env: HashMap<String, String> = [("RELAYER_CHAIN_ID".to_string(), "abc".to_string())].into();
+        let err = Config::from_toml_and_env(EXAMPLE, &env).unwrap_err();
+        assert!(err.to_string().contains("RELAYER_CHAIN_ID"), "{err}");
+        let bad = EXAMPLE.replace("allow_none = true", "allow_none = false");
+        let err = Config::from_toml_and_env(&bad, &HashMap::new()).unwrap_err();
+        assert!(err.to_string().contains("DEVNET-SIM"), "{err}");
+    }
+
+    #[test]
+    fn the_shipped_example_config_is_valid() {
+        let text = include_str!("../relayer.example.toml");
+        let c = Config::from_toml_and_env(text, &HashMap::new()).unwrap();
+        let h100 = &c.classes["H100-SXM5-80GB"];
+        assert!(!h100.allow_none && h100.tdx.is_some() && h100.nvidia_cc.is_some());
+        assert!(c.classes["DEVNET-SIM"].allow_none);
+    }
+
+    #[test]
+    fn the_key_comes_from_env_first_and_never_prints() {
+        let c = Config::from_toml_and_env(EXAMPLE, &HashMap::new()).unwrap();
+        assert!(c.relayer_key(&HashMap::new()).unwrap().is_none());
+        let hex = "0x59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d";
+        let env: HashMap<String, String> = [("RELAYER_KEY".to_string(), format!("{hex}\n"))].into();
+        let key = c.relayer_key(&env).unwrap().unwrap();
+        assert_eq!(key.expose().to_string(), hex);
+        assert!(!format!("{key:?} {key}").contains("59c6"), "key leaked into formatting");
+        let env: HashMap<String, String> = [("RELAYER_KEY".to_string(), "nope".to_string())].into();
+        assert!(matches!(c.relayer_key(&env), Err(ConfigError::BadKey)));
+    }
+}

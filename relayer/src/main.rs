@@ -1,0 +1,147 @@
+//! `relayer run --config relayer.toml`: the HTTP API, the durable queue and (when a key is
+//! configured) the settlement loop, in one process.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use alloy::providers::{Provider, ProviderBuilder};
+use alloy::signers::local::PrivateKeySigner;
+use anyhow::{Context, Result};
+use clap::{Parser, Subcommand};
+use market_protocol::MarketDomain;
+use relayer::chain::AlloyChain;
+use relayer::config::Config;
+use relayer::directory::RegistryDirectory;
+use relayer::evidence::OfflineCollateral;
+use relayer::metrics::Metrics;
+use relayer::pipeline::Intake;
+use relayer::queue::SqliteQueue;
+use relayer::settlement::{self, BatchPolicy};
+
+#[derive(Parser)]
+#[command(name = "relayer", about = "Verifies usage reports and TEE evidence and settles them on chain")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve the API and settle queued reports.
+    Run {
+        /// Config file (TOML); RELAYER_* environment variables override its values.
+        #[arg(long, default_value = "relayer.toml")]
+        config: PathBuf,
+    },
+}
+
+fn unix_now() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
+}
+
+#[tokio::main]
+async fn main() -> Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "info,relayer=info".into()),
+        )
+        .init();
+    let Cli { command: Command::Run { config } } = Cli::parse();
+    run(config).await
+}
+
+async fn run(config_path: PathBuf) -> Result<()> {
+    let env: HashMap<String, String> = std::env::vars().filter(|(k, _)| k.starts_with("RELAYER_")).collect();
+    let text = std::fs::read_to_string(&config_path)
+        .with_context(|| format!("reading config {}", config_path.display()))?;
+    let config = Config::from_toml_and_env(&text, &env)
+        .with_context(|| format!("config {}", config_path.display()))?;
+    let key = config.relayer_key(&env).context("relayer key")?;
+
+    let mut collateral = OfflineCollateral::default();
+    for p in &config.collateral.tdx {
+        collateral.add_tdx_file(p)?;
+    }
+    for p in &config.collateral.snp_vceks {
+        collateral.add_vcek_file(p)?;
+    }
+    let queue = Arc::new(
+        SqliteQueue::open(&config.database)
+            .with_context(|| format!("opening queue {}", config.database.display()))?,
+    );
+    let rpc_url = config.rpc_url.parse().with_context(|| format!("rpc_url {:?}", config.rpc_url))?;
+    let chain = ProviderBuilder::new().connect_http(rpc_url).erased();
+    let directory = RegistryDirectory::new(
+        chain.clone(),
+        config.market,
+        config.registry,
+        Duration::from_secs(config.provider_cache_secs),
+    );
+    let intake = Arc::new(Intake {
+        domain: MarketDomain::new(config.chain_id, config.market),
+        policies: config.policies_by_class_id(),
+        collateral: Arc::new(collateral),
+        directory: Arc::new(directory),
+        queue: queue.clone(),
+        metrics: Arc::new(Metrics::default()),
+        clock: Arc::new(unix_now),
+    });
+    // Reports left `received` (a crash mid-verification, or the registry unreachable then)
+    // are verified now and re-tried every 30 s.
+    let sweeper = intake.clone();
+    tokio::spawn(async move {
+        let mut min_age = 0; // at start-up nothing is in flight
+        loop {
+            match sweeper.recover_received(min_age).await {
+                Ok(n) if n > 0 => tracing::info!(reports = n, "verified reports left unverified"),
+                Ok(_) => {}
+                Err(r) => tracing::warn!(code = r.code, message = %r.message, "re-verification deferred"),
+            }
+            min_age = 60;
+            tokio::time::sleep(Duration::from_secs(30)).await;
+        }
+    });
+
+    match (key, config.settlement.enabled) {
+        (Some(key), true) => {
+            let signer = PrivateKeySigner::from_bytes(key.expose()).context("relayer key")?;
+            let chain = AlloyChain::new(
+                chain.clone(),
+                signer,
+                config.settlement.contract.unwrap_or(config.market),
+                config.chain_id,
+                config.settlement.confirmations,
+            );
+            tracing::info!(relayer = %chain.relayer_address(), "settling as this relayer");
+            let policy = BatchPolicy {
+                max_batch: config.settlement.max_batch,
+                max_wait_secs: config.settlement.max_wait_secs,
+            };
+            tokio::spawn(settlement::run(
+                queue.clone(),
+                Arc::new(chain),
+                policy,
+                intake.clock.clone(),
+                intake.metrics.clone(),
+            ));
+        }
+        (None, true) => tracing::warn!("no relayer key (RELAYER_KEY or settlement.key_file): not settling"),
+        (_, false) => tracing::info!("settlement disabled by config"),
+    }
+
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .with_context(|| format!("binding {}", config.listen))?;
+    tracing::info!(listen = %listener.local_addr()?, chain_id = config.chain_id, market = %config.market, "relayer up");
+    axum::serve(listener, relayer::api::router(intake))
+        .with_graceful_shutdown(async {
+            let _ = tokio::signal::ctrl_c().await;
+            tracing::info!("shutting down");
+        })
+        .await
+        .context("serving")?;
+    Ok(())
+}

@@ -1,0 +1,295 @@
+//! The settlement loop against a fake chain that behaves like the market (a nonce settles
+//! once; a second settlement of it is skipped NONCE_USED) and a mempool that can drop,
+//! revert, or hold transactions.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex};
+
+use alloy::signers::local::PrivateKeySigner;
+use alloy_primitives::{keccak256, Address, B256, U256};
+use market_protocol::{evidence_digest, Evidence, EvidenceIdentity, MarketDomain, SignedReport, UsageReport};
+use proptest::prelude::*;
+use relayer::directory::BoxFuture;
+use relayer::queue::{NewReport, ReportQueue, ReportState, SqliteQueue};
+use relayer::settlement::{
+    batch_due, step, BatchPolicy, ChainError, EntryOutcome, PreparedTx, SettlementChain, TxStatus,
+};
+
+type Key = (U256, Address, U256);
+
+#[derive(Default)]
+struct FakeState {
+    prepared: HashMap<B256, Vec<Key>>,
+    mempool: Vec<B256>,
+    receipts: HashMap<B256, TxStatus>,
+    used_nonces: HashSet<Key>,
+    /// How many times the market settled each report: must end at exactly 1.
+    settle_count: HashMap<Key, u32>,
+    fail_next_broadcast: bool,
+    block: u64,
+    txs_prepared: u64,
+}
+
+#[derive(Default, Clone)]
+struct FakeChain(Arc<Mutex<FakeState>>);
+
+fn key(r: &SignedReport) -> Key {
+    (r.report.jobId, r.report.provider, r.report.nonce)
+}
+
+impl SettlementChain for FakeChain {
+    fn prepare(&self, reports: &[SignedReport]) -> BoxFuture<'_, Result<PreparedTx, ChainError>> {
+        let mut s = self.0.lock().unwrap();
+        s.txs_prepared += 1;
+        // Like a real signed tx: distinct per (account nonce, contents).
+        let hash =
+            keccak256([s.txs_prepared.to_be_bytes().as_slice(), &reports.len().to_be_bytes()].concat());
+        s.prepared.insert(hash, reports.iter().map(key).collect());
+        Box::pin(async move { Ok(PreparedTx { hash, raw: vec![] }) })
+    }
+
+    fn broadcast(&self, tx: &PreparedTx) -> BoxFuture<'_, Result<(), ChainError>> {
+        let mut s = self.0.lock().unwrap();
+        let r = if std::mem::take(&mut s.fail_next_broadcast) {
+            Err(ChainError::Rpc("connection reset".into()))
+        } else {
+            s.mempool.push(tx.hash);
+            Ok(())
+        };
+        Box::pin(async move { r })
+    }
+
+    fn status(&self, hash: B256) -> BoxFuture<'_, Result<TxStatus, ChainError>> {
+        let s = self.0.lock().unwrap();
+        let st = if let Some(r) = s.receipts.get(&hash) {
+            r.clone()
+        } else if s.mempool.contains(&hash) {
+            TxStatus::Pending
+        } else {
+            TxStatus::Unknown
+        };
+        Box::pin(async move { Ok(st) })
+    }
+}
+
+impl FakeChain {
+    /// Mines everything in the mempool, as the market would execute it.
+    fn mine(&self) {
+        let mut s = self.0.lock().unwrap();
+        s.block += 1;
+        let block = s.block;
+        for hash in std::mem::take(&mut s.mempool) {
+            let keys = s.prepared[&hash].clone();
+            let mut outcomes = Vec::new();
+            for k in keys {
+                let skipped = if s.used_nonces.insert(k) {
+                    *s.settle_count.entry(k).or_default() += 1;
+                    None
+                } else {
+                    Some(2) // NONCE_USED
+                };
+                outcomes.push(EntryOutcome { job_id: k.0, provider: k.1, nonce: k.2, skipped });
+            }
+            s.receipts.insert(hash, TxStatus::Confirmed { block, success: true, outcomes });
+        }
+    }
+    fn drop_pending(&self) {
+        self.0.lock().unwrap().mempool.clear();
+    }
+    fn revert_pending(&self) {
+        let mut s = self.0.lock().unwrap();
+        s.block += 1;
+        let block = s.block;
+        for hash in std::mem::take(&mut s.mempool) {
+            s.receipts.insert(hash, TxStatus::Confirmed { block, success: false, outcomes: vec![] });
+        }
+    }
+}
+
+fn domain() -> MarketDomain {
+    MarketDomain::new(412346, Address::repeat_byte(0x11))
+}
+
+/// `n` verified reports in the queue (ids in order of arrival).
+fn seed(queue: &dyn ReportQueue, n: u64, now: u64) -> Vec<SignedReport> {
+    let signer = PrivateKeySigner::from_bytes(&B256::repeat_byte(1)).unwrap();
+    let p = signer.address();
+    (0..n)
+        .map(|i| {
+            let report = UsageReport {
+                jobId: U256::from(1 + i % 3),
+                provider: p,
+                gpuUuidHash: keccak256("GPU-0"),
+                startTs: 0,
+                endTs: 100,
+                gpuSeconds: 100,
+                energyMilliJoules: 1,
+                avgUtilBps: 1,
+                evidenceDigest: evidence_digest(&[EvidenceIdentity::None { provider: p }]).unwrap(),
+                nonce: U256::from(i),
+            };
+            let signature = report.sign(&domain(), &signer).unwrap();
+            let r = SignedReport { domain: domain(), report, signature, evidence: vec![Evidence::none()] };
+            queue
+                .insert(NewReport { id: r.id(), provider: p, wire_json: r.to_json(), now: now + i })
+                .unwrap();
+            queue.finish_verification(&r.id(), ReportState::Verified, now + i).unwrap();
+            r
+        })
+        .collect()
+}
+
+const POLICY: BatchPolicy = BatchPolicy { max_batch: 2, max_wait_secs: 10 };
+
+fn state(q: &dyn ReportQueue, r: &SignedReport) -> ReportState {
+    q.get(&r.id()).unwrap().unwrap().state
+}
+
+#[tokio::test]
+async fn full_batches_go_out_one_at_a_time_and_settle_from_events() {
+    let q = SqliteQueue::in_memory().unwrap();
+    let chain = FakeChain::default();
+    let reports = seed(&q, 5, 100);
+    let s = step(&q, &chain, POLICY, 105).await.unwrap();
+    let (tx1, n) = s.sent.expect("a full batch is sent at once");
+    assert_eq!(n, 2);
+    assert_eq!(state(&q, &reports[0]), ReportState::Submitted { tx_hash: tx1 });
+    // While it is pending, nothing else goes out.
+    assert_eq!(step(&q, &chain, POLICY, 106).await.unwrap().sent, None);
+    chain.mine();
+    let s = step(&q, &chain, POLICY, 107).await.unwrap();
+    assert_eq!(s.settled, 2);
+    assert_eq!(state(&q, &reports[1]), ReportState::Settled { tx_hash: tx1, block: 1 });
+    assert_eq!(s.sent.map(|(_, n)| n), Some(2));
+}
+
+#[tokio::test]
+async fn a_partial_batch_waits_for_its_deadline() {
+    let q = SqliteQueue::in_memory().unwrap();
+    let chain = FakeChain::default();
+    let reports = seed(&q, 1, 100);
+    assert_eq!(step(&q, &chain, POLICY, 105).await.unwrap().sent, None);
+    assert!(!batch_due(&q.next_batch(2).unwrap(), POLICY, 109));
+    assert_eq!(step(&q, &chain, POLICY, 110).await.unwrap().sent.map(|(_, n)| n), Some(1));
+    assert!(matches!(state(&q, &reports[0]), ReportState::Submitted { .. }));
+}
+
+#[tokio::test]
+async fn dropped_reverted_and_unsent_transactions_are_requeued_and_settle_once() {
+    let q = SqliteQueue::in_memory().unwrap();
+    let chain = FakeChain::default();
+    let reports = seed(&q, 2, 100);
+    // Dropped from the mempool.
+    let (tx1, _) = step(&q, &chain, POLICY, 120).await.unwrap().sent.unwrap();
+    chain.drop_pending();
+    let s = step(&q, &chain, POLICY, 121).await.unwrap();
+    assert_eq!(s.requeued, 2);
+    let (tx2, _) = s.sent.expect("re-sent in a new transaction");
+    assert_ne!(tx1, tx2);
+    // Reverted; and the re-send's broadcast itself fails (RPC down).
+    chain.revert_pending();
+    chain.0.lock().unwrap().fail_next_broadcast = true;
+    let s = step(&q, &chain, POLICY, 122).await.unwrap();
+    assert_eq!(s.requeued, 2);
+    let (tx3, _) = s.sent.expect("re-sent after the revert");
+    assert_eq!(state(&q, &reports[0]), ReportState::Submitted { tx_hash: tx3 }, "stays submitted");
+    // tx3 never reached the chain: unknown, so requeued and sent again.
+    let s = step(&q, &chain, POLICY, 123).await.unwrap();
+    assert_eq!(s.requeued, 2, "{s:?}");
+    let (tx5, _) = s.sent.unwrap();
+    assert_ne!(tx3, tx5);
+    chain.mine();
+    let s = step(&q, &chain, POLICY, 124).await.unwrap();
+    assert_eq!(s.settled, 2);
+    for r in &reports {
+        assert!(matches!(state(&q, r), ReportState::Settled { tx_hash, .. } if tx_hash == tx5));
+        assert_eq!(chain.0.lock().unwrap().settle_count[&key(r)], 1);
+    }
+}
+
+#[tokio::test]
+async fn a_skipped_entry_records_the_market_reason() {
+    let q = SqliteQueue::in_memory().unwrap();
+    let chain = FakeChain::default();
+    let reports = seed(&q, 1, 100);
+    chain.0.lock().unwrap().used_nonces.insert(key(&reports[0]));
+    let (tx, _) = step(&q, &chain, POLICY, 200).await.unwrap().sent.unwrap();
+    chain.mine();
+    assert_eq!(step(&q, &chain, POLICY, 201).await.unwrap().skipped, 1);
+    assert_eq!(state(&q, &reports[0]), ReportState::Skipped { tx_hash: tx, block: 1, reason: 2 });
+}
+
+#[tokio::test]
+async fn a_restart_with_a_transaction_in_flight_resolves_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("q.sqlite");
+    let chain = FakeChain::default();
+    let reports = {
+        let q = SqliteQueue::open(&path).unwrap();
+        let reports = seed(&q, 2, 100);
+        step(&q, &chain, POLICY, 120).await.unwrap().sent.unwrap();
+        reports
+    }; // relayer stops with the batch in flight
+    chain.mine();
+    let q = SqliteQueue::open(&path).unwrap();
+    assert_eq!(step(&q, &chain, POLICY, 130).await.unwrap().settled, 2);
+    for r in &reports {
+        assert!(matches!(state(&q, r), ReportState::Settled { .. }));
+    }
+}
+
+#[derive(Debug, Clone)]
+enum Event {
+    Step,
+    Mine,
+    Drop,
+    Revert,
+    FailBroadcast,
+}
+
+fn event() -> impl Strategy<Value = Event> {
+    prop_oneof![
+        4 => Just(Event::Step),
+        3 => Just(Event::Mine),
+        1 => Just(Event::Drop),
+        1 => Just(Event::Revert),
+        1 => Just(Event::FailBroadcast),
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(48))]
+    /// Whatever the chain does (drops, reverts, failed broadcasts, in any order), once it
+    /// behaves again every report ends settled, and the market settled each exactly once.
+    #[test]
+    fn every_report_settles_exactly_once(n in 1u64..7, events in proptest::collection::vec(event(), 0..30)) {
+        let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+        rt.block_on(async {
+            let q = SqliteQueue::in_memory().unwrap();
+            let chain = FakeChain::default();
+            let reports = seed(&q, n, 100);
+            let mut now = 1_000;
+            for e in events {
+                now += 1;
+                match e {
+                    Event::Step => { step(&q, &chain, POLICY, now).await.unwrap(); }
+                    Event::Mine => chain.mine(),
+                    Event::Drop => chain.drop_pending(),
+                    Event::Revert => chain.revert_pending(),
+                    Event::FailBroadcast => chain.0.lock().unwrap().fail_next_broadcast = true,
+                }
+            }
+            for _ in 0..(2 * n + 4) {
+                now += 100;
+                step(&q, &chain, POLICY, now).await.unwrap();
+                chain.mine();
+            }
+            let s = chain.0.lock().unwrap();
+            for r in &reports {
+                prop_assert_eq!(s.settle_count.get(&key(r)).copied(), Some(1));
+                prop_assert!(matches!(state(&q, r), ReportState::Settled { .. }), "{:?}", state(&q, r));
+            }
+            Ok(())
+        })?;
+    }
+}

@@ -1,0 +1,133 @@
+//! The run command as a user starts it: up (devnet answering, contracts deployed and the
+//! record written, demo market seeded), then Ctrl-C stops everything cleanly (exit status 0,
+//! the devnet's port closed), and a second run works.
+//!
+//! Needs the devnet binary (built here with `cargo build -p devnet` if missing) and the
+//! contracts' wasm (`DEPLOY_WASM_DIR`, else built like in `devnet_deploy.rs`).
+
+use std::{
+    io::{BufRead, BufReader},
+    path::PathBuf,
+    process::{Command, Stdio},
+    sync::mpsc,
+    time::{Duration, Instant},
+};
+
+use alloy::providers::Provider;
+use deployer::{network, record::Deployment, wasm};
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+fn ensure_built() -> PathBuf {
+    let root = deployer::workspace_root();
+    let target = wasm::target_dir(&root);
+    if !target.join("debug/devnet").exists() {
+        let ok =
+            Command::new(env!("CARGO")).current_dir(&root).args(["build", "-p", "devnet"]).status().unwrap();
+        assert!(ok.success(), "cargo build -p devnet");
+    }
+    match std::env::var_os("DEPLOY_WASM_DIR") {
+        Some(d) => PathBuf::from(d),
+        None => {
+            let ok = Command::new(env!("CARGO"))
+                .current_dir(&root)
+                .args(["build", "--release", "--target", "wasm32-unknown-unknown"])
+                .args(["-p", "mock-erc20", "-p", "vault", "-p", "slash-court", "-p", "registry"])
+                .args(["-p", "market", "-p", "compute-token"])
+                .status()
+                .unwrap();
+            assert!(ok.success(), "contracts build for wasm32");
+            target.join("wasm32-unknown-unknown/release")
+        }
+    }
+}
+
+/// Starts `run`, returns the child and a channel of its stdout lines.
+fn start(
+    port: u16,
+    out: &std::path::Path,
+    wasm_dir: &std::path::Path,
+    extra: &[&str],
+) -> (std::process::Child, mpsc::Receiver<String>) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_run"))
+        .current_dir(deployer::workspace_root())
+        .args(["--no-build", "--port", &port.to_string(), "--out"])
+        .arg(out)
+        .arg("--wasm-dir")
+        .arg(wasm_dir)
+        .args(extra)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap();
+    let (tx, rx) = mpsc::channel();
+    let stdout = child.stdout.take().unwrap();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            eprintln!("run> {line}");
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    (child, rx)
+}
+
+fn wait_for(rx: &mpsc::Receiver<String>, needle: &str, within: Duration) -> Vec<String> {
+    let deadline = Instant::now() + within;
+    let mut seen = Vec::new();
+    while let Some(left) = deadline.checked_duration_since(Instant::now()) {
+        match rx.recv_timeout(left) {
+            Ok(l) => {
+                let hit = l.contains(needle);
+                seen.push(l);
+                if hit {
+                    return seen;
+                }
+            }
+            Err(_) => break,
+        }
+    }
+    panic!("`{needle}` not printed within {within:?}; got:\n{}", seen.join("\n"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn run_comes_up_stops_on_ctrl_c_and_runs_again() {
+    let wasm_dir = ensure_built();
+    let port = free_port();
+    let out = std::env::temp_dir().join(format!("deployer-run-{}.json", std::process::id()));
+    let url = format!("http://127.0.0.1:{port}");
+
+    let (mut child, rx) = start(port, &out, &wasm_dir, &[]);
+    let printed = wait_for(&rx, "Press Ctrl-C", Duration::from_secs(300)).join("\n");
+    assert!(printed.contains("Chain ID      412346") && printed.contains(&url), "MetaMask settings printed");
+    assert!(printed.contains("relayer") && printed.contains("dApp"), "service slots reported");
+    // Healthy: the RPC answers and the recorded contracts are there, seeded.
+    let p = network::read_provider(&url).unwrap();
+    assert_eq!(p.get_chain_id().await.unwrap(), 412346);
+    let record = Deployment::load(&out).unwrap().expect("record written");
+    let market = record.address("market").unwrap();
+    assert!(!p.get_code_at(market).await.unwrap().is_empty());
+    assert!(printed.contains("seed: mint GPU-seconds"), "demo market seeded");
+
+    // Ctrl-C: SIGINT to the run command only (as the terminal would, children are in their
+    // own process groups), then everything stops and the port closes.
+    unsafe {
+        libc::kill(child.id() as i32, libc::SIGINT);
+    }
+    let status = tokio::task::spawn_blocking(move || child.wait().unwrap()).await.unwrap();
+    assert!(status.success(), "clean exit: {status}");
+    wait_for(&rx, "devnet stopped", Duration::from_secs(5));
+    assert!(p.get_chain_id().await.is_err(), "the devnet is gone");
+
+    // A second run (same record file, fresh chain) works.
+    let (mut child, rx) = start(port, &out, &wasm_dir, &["--exit-after-seed"]);
+    wait_for(&rx, "devnet stopped", Duration::from_secs(300));
+    let status = tokio::task::spawn_blocking(move || child.wait().unwrap()).await.unwrap();
+    assert!(status.success(), "second run: {status}");
+    let again = Deployment::load(&out).unwrap().unwrap();
+    assert_eq!(again.chain_id, 412346);
+    let _ = std::fs::remove_file(&out);
+}

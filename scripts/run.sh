@@ -1,0 +1,8 @@
+#!/usr/bin/env bash
+# The one-command run: builds what is needed, starts the devnet, deploys, seeds a demo
+# market, starts the services that exist, prints URLs, accounts and MetaMask settings.
+# Ctrl-C stops everything. Options are passed on: `scripts/run.sh --help`.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+rustup target add wasm32-unknown-unknown >/dev/null 2>&1 || true
+exec cargo run --quiet -p deployer --bin run -- "$@"
