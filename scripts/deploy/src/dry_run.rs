@@ -213,11 +213,19 @@ mod tests {
         let mut config = Config::parse(include_str!("../../../deployments/config.toml"), "c").unwrap();
         config.deploy_amm = true; // the plan covers the AMM even while main ships without it
         let net = &config.networks["arbitrum-sepolia"];
-        let wasm: BTreeMap<String, Vec<u8>> =
-            ["mock-erc20", "vault", "slash-court", "registry", "amm", "market", "compute-token"]
-                .iter()
-                .map(|p| (p.to_string(), b"\0asm\x01\0\0\0".to_vec()))
-                .collect();
+        let wasm: BTreeMap<String, Vec<u8>> = [
+            "mock-erc20",
+            "vault",
+            "slash-court",
+            "registry",
+            "amm",
+            "market",
+            "settlement",
+            "compute-token",
+        ]
+        .iter()
+        .map(|p| (p.to_string(), b"\0asm\x01\0\0\0".to_vec()))
+        .collect();
         let d = dry_run(&config, net, &wasm, None, None, None).await;
         let text = render(&d, net, None, None);
         // Sepolia: its USDC is used, the collateral is a mock.
@@ -226,7 +234,7 @@ mod tests {
         assert!(text.contains("Balance needed: unknown offline"), "{text}");
         assert_eq!(
             d.lines.len(),
-            8 + plan::wiring(&Env {
+            9 + plan::wiring(&Env {
                 owner: Address::ZERO,
                 treasury: Address::ZERO,
                 config: &config,

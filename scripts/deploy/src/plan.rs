@@ -142,6 +142,14 @@ pub fn contracts(env: &Env) -> Vec<ContractSpec> {
     t.push(ContractSpec::new("market", "market", &["vault", "registry"], Some("core"), |c| {
         Ok((c.env.owner, c.addr("vault")?, c.addr("registry")?).abi_encode_params())
     }));
+    // settleBatch lives here (the market's size split); the market trusts it via setSettler.
+    t.push(ContractSpec::new(
+        "settlement",
+        "settlement",
+        &["market", "registry", "vault"],
+        Some("core"),
+        |c| Ok((c.env.owner, c.addr("market")?, c.addr("registry")?, c.addr("vault")?).abi_encode_params()),
+    ));
     for class in &env.config.classes {
         let class = class.clone();
         t.push(ContractSpec::new(token_key(&class), "compute-token", &[], Some("core"), move |c| {
@@ -167,6 +175,8 @@ pub enum Wire {
     GrantRole { contract: String, role: &'static str, account: String },
     /// `registry.listClass(...)` for `classes[index]`.
     ListClass { index: usize },
+    /// `market.setSettler(settler, true)`.
+    SetSettler { settler: String },
     /// `registry.setRelayer(relayer, true)`.
     SetRelayer { relayer: Address },
     /// `amm.createPool(token, quote, fee)`.
@@ -179,11 +189,15 @@ pub fn wiring(env: &Env) -> Vec<Wire> {
     for class in &env.config.classes {
         w.push(Wire::SetMinter { token: token_key(class), minter: "market".into() });
     }
-    for (role, account) in
-        [("LOCKER_ROLE", "market"), ("SLASHER_ROLE", "market"), ("SLASHER_ROLE", "slashCourt")]
-    {
+    for (role, account) in [
+        ("LOCKER_ROLE", "market"),
+        ("SLASHER_ROLE", "market"),
+        ("SLASHER_ROLE", "slashCourt"),
+        ("SLASHER_ROLE", "settlement"),
+    ] {
         w.push(Wire::GrantRole { contract: "vault".into(), role, account: account.into() });
     }
+    w.push(Wire::SetSettler { settler: "settlement".into() });
     for index in 0..env.config.classes.len() {
         w.push(Wire::ListClass { index });
     }
@@ -206,6 +220,7 @@ impl std::fmt::Display for Wire {
             Wire::SetMinter { token, minter } => write!(f, "{token}.setMinter({minter})"),
             Wire::GrantRole { contract, role, account } => write!(f, "{contract}.setRole({role}, {account})"),
             Wire::ListClass { index } => write!(f, "registry.listClass(classes[{index}])"),
+            Wire::SetSettler { settler } => write!(f, "market.setSettler({settler})"),
             Wire::SetRelayer { relayer } => write!(f, "registry.setRelayer({relayer})"),
             Wire::CreatePool { token, quote, fee } => {
                 write!(f, "amm.createPool({token}, {quote}, {fee} bps)")
@@ -281,6 +296,7 @@ mod tests {
                 "registry",
                 "amm",
                 "market",
+                "settlement",
                 "token:H100-SXM5-80GB",
                 "token:A100-SXM4-80GB"
             ]
@@ -344,7 +360,7 @@ mod tests {
         // A new token means a new class listing, which needs a new registry: the core group.
         assert_eq!(
             to_deploy(&t, &keys(&["token:A100-SXM4-80GB"])),
-            keys(&["registry", "market", "token:H100-SXM5-80GB", "token:A100-SXM4-80GB"])
+            keys(&["registry", "market", "settlement", "token:H100-SXM5-80GB", "token:A100-SXM4-80GB"])
         );
         // New collateral: a new vault, hence everything that holds the vault's address.
         let all = to_deploy(&t, &keys(&["collateral"]));
@@ -368,6 +384,12 @@ mod tests {
             role: "SLASHER_ROLE",
             account: "slashCourt".into()
         }));
+        assert!(w.contains(&Wire::GrantRole {
+            contract: "vault".into(),
+            role: "SLASHER_ROLE",
+            account: "settlement".into()
+        }));
+        assert!(w.contains(&Wire::SetSettler { settler: "settlement".into() }));
         assert_eq!(w.iter().filter(|s| matches!(s, Wire::CreatePool { .. })).count(), c.classes.len());
         assert_eq!(w.iter().filter(|s| matches!(s, Wire::SetMinter { .. })).count(), c.classes.len());
         assert_eq!(role_id("LOCKER_ROLE"), keccak256("LOCKER_ROLE"));

@@ -34,6 +34,11 @@ mod bindings {
             function isRelayer(address relayer) external view returns (bool);
         }
         #[sol(rpc)]
+        interface ISettlers {
+            function isSettler(address account) external view returns (bool);
+            function setSettler(address settler, bool enabled) external;
+        }
+        #[sol(rpc)]
         interface IPoolFactory {
             function createPool(address tokenA, address tokenB, uint16 fee) external returns (uint256);
             function getPool(uint256 poolId) external view returns (address, address, uint16);
@@ -141,6 +146,14 @@ pub async fn run(
                 network.evidence_mask(class),
                 class.min_stake,
             ))
+        }
+        Wire::SetSettler { settler } => {
+            let settler = need(settler)?;
+            let m = ISettlers::new(need("market")?, provider);
+            if m.isSettler(settler).call().await.map_err(call_err)? {
+                return Ok(Outcome::AlreadyDone);
+            }
+            send!(m.setSettler(settler, true))
         }
         Wire::SetRelayer { relayer } => {
             let r = IClassRegistry::new(need("registry")?, provider);

@@ -35,6 +35,7 @@ sol! {
         function getPool(uint256 poolId) external view returns (address, address, uint16);
         function registry() external view returns (address);
         function owner() external view returns (address);
+        function isSettler(address account) external view returns (bool);
     }
 }
 
@@ -145,6 +146,8 @@ async fn fresh_deploy_then_idempotent_rerun() {
         assert!(view("vault").hasRole(keccak256(role), at("market")).call().await.unwrap(), "{role}");
     }
     assert!(view("vault").hasRole(keccak256("SLASHER_ROLE"), at("slashCourt")).call().await.unwrap());
+    assert!(view("vault").hasRole(keccak256("SLASHER_ROLE"), at("settlement")).call().await.unwrap());
+    assert!(view("market").isSettler(at("settlement")).call().await.unwrap());
     assert!(view("registry").isRelayer(net.relayers[0]).call().await.unwrap());
     for class in &config.classes {
         let token = at(&plan::token_key(class));

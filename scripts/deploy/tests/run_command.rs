@@ -35,7 +35,7 @@ fn ensure_built() -> PathBuf {
                 .current_dir(&root)
                 .args(["build", "--release", "--target", "wasm32-unknown-unknown"])
                 .args(["-p", "mock-erc20", "-p", "vault", "-p", "slash-court", "-p", "registry"])
-                .args(["-p", "market", "-p", "compute-token"])
+                .args(["-p", "market", "-p", "settlement", "-p", "compute-token"])
                 .status()
                 .unwrap();
             assert!(ok.success(), "contracts build for wasm32");
@@ -75,6 +75,16 @@ fn start(
     (child, rx)
 }
 
+/// A plain HTTP/1.1 GET; the whole response as text.
+fn http_get(host: &str, path: &str) -> String {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(host).unwrap();
+    write!(s, "GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n").unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).unwrap();
+    out
+}
+
 fn wait_for(rx: &mpsc::Receiver<String>, needle: &str, within: Duration) -> Vec<String> {
     let deadline = Instant::now() + within;
     let mut seen = Vec::new();
@@ -100,7 +110,8 @@ async fn run_comes_up_stops_on_ctrl_c_and_runs_again() {
     let out = std::env::temp_dir().join(format!("deployer-run-{}.json", std::process::id()));
     let url = format!("http://127.0.0.1:{port}");
 
-    let (mut child, rx) = start(port, &out, &wasm_dir, &[]);
+    let relayer_port = free_port().to_string();
+    let (mut child, rx) = start(port, &out, &wasm_dir, &["--relayer-port", &relayer_port]);
     let printed = wait_for(&rx, "Press Ctrl-C", Duration::from_secs(300)).join("\n");
     assert!(printed.contains("Chain ID      412346") && printed.contains(&url), "MetaMask settings printed");
     assert!(printed.contains("relayer") && printed.contains("dApp"), "service slots reported");
@@ -111,6 +122,16 @@ async fn run_comes_up_stops_on_ctrl_c_and_runs_again() {
     let market = record.address("market").unwrap();
     assert!(!p.get_code_at(market).await.unwrap().is_empty());
     assert!(printed.contains("seed: mint GPU-seconds"), "demo market seeded");
+    // The relayer (whenever its binary is built, as `cargo test --workspace` does) is up.
+    let target = deployer::wasm::target_dir(&deployer::workspace_root());
+    if target.join("debug/relayer").exists() {
+        let line = format!("relayer       http://127.0.0.1:{relayer_port}");
+        assert!(printed.contains(&line), "relayer started: {printed}");
+        assert!(http_get(&format!("127.0.0.1:{relayer_port}"), "/healthz").starts_with("HTTP/1.1 200"));
+    }
+    if target.join("debug/provider-node").exists() {
+        assert!(printed.contains("provider node simulated meter"), "provider node started: {printed}");
+    }
 
     // Ctrl-C: SIGINT to the run command only (as the terminal would, children are in their
     // own process groups), then everything stops and the port closes.
@@ -123,7 +144,8 @@ async fn run_comes_up_stops_on_ctrl_c_and_runs_again() {
     assert!(p.get_chain_id().await.is_err(), "the devnet is gone");
 
     // A second run (same record file, fresh chain) works.
-    let (mut child, rx) = start(port, &out, &wasm_dir, &["--exit-after-seed"]);
+    let (mut child, rx) =
+        start(port, &out, &wasm_dir, &["--exit-after-seed", "--relayer-port", &relayer_port]);
     wait_for(&rx, "devnet stopped", Duration::from_secs(300));
     let status = tokio::task::spawn_blocking(move || child.wait().unwrap()).await.unwrap();
     assert!(status.success(), "second run: {status}");

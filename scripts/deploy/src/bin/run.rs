@@ -211,21 +211,51 @@ async fn bring_up(
     // 5. Services (slots).
     let deployments = out.display().to_string();
     let mut lines = Vec::new();
-    // The relayer and the provider node are built, but `run` does not start them yet:
-    // settleBatch lives on the settlement contract, which the deployer does not deploy
-    // yet, and their configs are not generated from the deployment record yet. Starting
-    // them half-configured would look like a working system; say what is missing instead.
-    let _ = (&deployments, relayer_built, node_built, &bin, &services);
-    lines.push(
-        "relayer       not started by `run` yet (its settlement contract is not deployed yet): \
-         see relayer/README.md to run it by hand"
-            .into(),
-    );
-    lines.push(
-        "provider node not started by `run` yet: see provider-node/README.md (simulated meter: \
-         `provider-node exec`)"
-            .into(),
-    );
+    let run_dir = wasm::target_dir(root).join("run");
+    std::fs::create_dir_all(&run_dir).with_context(|| format!("creating {}", run_dir.display()))?;
+    let relayer_url = format!("http://127.0.0.1:{}", args.relayer_port);
+    if relayer_built && bin("relayer").exists() {
+        let cfg = relayer_config(args, &record, config, net, url, &run_dir)?;
+        let path = run_dir.join("relayer.toml");
+        std::fs::write(&path, cfg).with_context(|| format!("writing {}", path.display()))?;
+        let env = vec![("RELAYER_KEY".to_string(), RELAYER_KEY.to_string())];
+        let a = ["run".to_string(), "--config".to_string(), path.display().to_string()];
+        services.push(Service::start("relayer", &bin("relayer"), &a, &run_dir, &env, true)?);
+        wait_http(&format!("{relayer_url}/healthz"), services).await.context("starting the relayer")?;
+        lines.push(format!("relayer       {relayer_url}  (/healthz, /metrics)"));
+    } else {
+        lines.push("relayer       not built".into());
+    }
+    if node_built && bin("provider-node").exists() {
+        let market = record.address("market").context("no market in the deployment")?;
+        let cfg = run_dir.join("provider.toml");
+        // A fresh config each run (init refuses to overwrite one).
+        let _ = std::fs::remove_file(&cfg);
+        let env = vec![
+            ("PROVIDER_NODE_KEY".to_string(), PROVIDER_KEY.to_string()),
+            ("PROVIDER_NODE_NODE_DATA_DIR".to_string(), run_dir.join("provider-data").display().to_string()),
+        ];
+        let init = std::process::Command::new(bin("provider-node"))
+            .args(["init", "--config", &cfg.display().to_string(), "--chain-id", &net.chain_id.to_string()])
+            .args(["--market", &market.to_string(), "--relayer", &relayer_url, "--simulated"])
+            .envs(env.iter().cloned())
+            .current_dir(&run_dir)
+            .stdout(std::process::Stdio::null())
+            .status()
+            .context("provider-node init")?;
+        if !init.success() {
+            bail!("provider-node init failed ({init})");
+        }
+        let a = ["run".to_string(), "--config".to_string(), cfg.display().to_string()];
+        services.push(Service::start("provider-node", &bin("provider-node"), &a, &run_dir, &env, true)?);
+        lines.push(format!(
+            "provider node simulated meter (no GPU here), config {}; jobs: `provider-node exec --config {} -- CMD`",
+            cfg.display(),
+            cfg.display()
+        ));
+    } else {
+        lines.push("provider node not built".into());
+    }
     if root.join("dapp/package.json").exists() {
         let env = vec![
             ("VITE_RPC_URL".to_string(), url.to_string()),
@@ -283,6 +313,63 @@ async fn bring_up(
     println!("  USDC {}  H100s {}", record.address("stablecoin").unwrap_or_default(), seeded.token);
     println!("  (a restarted devnet is a new chain: in MetaMask use Settings > Advanced > Clear activity tab data)");
     Ok(())
+}
+
+/// The relayer's config for this deployment: its contracts, the settlement contract as
+/// the batch target, and every class accepting the simulated meter's `none` evidence (as
+/// the devnet's registry listing does).
+fn relayer_config(
+    args: &Args,
+    record: &Deployment,
+    config: &Config,
+    net: &deployer::config::Network,
+    url: &str,
+    run_dir: &std::path::Path,
+) -> Result<String> {
+    let need = |k: &str| record.address(k).with_context(|| format!("no {k} in the deployment"));
+    let mut t = format!(
+        "listen = \"127.0.0.1:{port}\"\ndatabase = \"{db}\"\nchain_id = {chain}\nmarket = \"{market}\"\n\
+         registry = \"{registry}\"\nrpc_url = \"{url}\"\nprovider_cache_secs = 5\n\n[settlement]\n\
+         max_batch = 32\nmax_wait_secs = 2\nconfirmations = 1\ncontract = \"{settlement}\"\n",
+        port = args.relayer_port,
+        db = run_dir.join("relayer.sqlite").display(),
+        chain = net.chain_id,
+        market = need("market")?,
+        registry = need("registry")?,
+        settlement = need("settlement")?,
+    );
+    for class in &config.classes {
+        t.push_str(&format!("\n[classes.{:?}]\nallow_none = true\n", class.name));
+    }
+    Ok(t)
+}
+
+/// Polls `url` until it answers 2xx (10 s), or a service dies.
+async fn wait_http(url: &str, services: &mut [Service]) -> Result<()> {
+    for _ in 0..100 {
+        if let Some(s) = services.iter_mut().find_map(|s| s.exited().map(|e| (s.name.clone(), e))) {
+            bail!("{} exited ({})", s.0, s.1);
+        }
+        if http_ok(url).await {
+            return Ok(());
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    bail!("{url} did not answer within 10 s")
+}
+
+/// A plain HTTP/1.1 GET on loopback, true on a 2xx status (no HTTP client dependency).
+async fn http_ok(url: &str) -> bool {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let Some(rest) = url.strip_prefix("http://") else { return false };
+    let (host, path) = rest.split_once('/').map(|(h, p)| (h, format!("/{p}"))).unwrap_or((rest, "/".into()));
+    let Ok(mut s) = tokio::net::TcpStream::connect(host).await else { return false };
+    let req = format!("GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n");
+    if s.write_all(req.as_bytes()).await.is_err() {
+        return false;
+    }
+    let mut buf = [0u8; 16];
+    matches!(s.read(&mut buf).await, Ok(n) if n >= 12 && buf[9] == b'2')
 }
 
 /// Waits for Ctrl-C or SIGTERM, or for the devnet to die.
