@@ -9,6 +9,6 @@ pub extern "C" fn main() {}
 #[cfg(feature = "export-abi")]
 fn main() {
     amm::print_from_args();
-    println!("// errors\n{}", amm::ERRORS_SOL);
-    println!("// events\n{}", amm::EVENTS_SOL);
+    println!("// errors\n{}", amm_core::ERRORS_SOL);
+    println!("// events\n{}", amm_core::EVENTS_SOL);
 }

@@ -2,11 +2,13 @@
 //! ([`host::TokenHost`]): every token call really moves balances, so each test can check
 //! conservation (`tokenReserves` equals what the AMM holds) as well as return values.
 
+mod facade;
 mod host;
 
 use super::*;
-use alloy_primitives::{address, keccak256, Address, U256, U512};
+use alloy_primitives::{address, keccak256, Address, FixedBytes, U256, U512};
 use alloy_sol_types::SolEvent;
+use facade::Amm;
 use host::{revert_reason, Mode, TokenHost};
 use proptest::prelude::*;
 use std::{cell::RefCell, rc::Rc};
@@ -1111,5 +1113,181 @@ proptest! {
         }
         let after = (amm.observe(id, vec![0, wait as u32]).unwrap(), amm.twap(id, wait as u32).unwrap());
         prop_assert_eq!(before, after);
+    }
+}
+
+// ----- routing: the hand-written routers against the committed ABI -----
+
+mod routing {
+    use super::*;
+    use alloy_sol_types::{SolCall, SolInterface};
+    use amm_liquidity::AmmLiquidity;
+    use stylus_sdk::abi::Router;
+
+    alloy_sol_types::sol!("../../abi/IAmm.sol");
+
+    type Main = crate::Amm;
+
+    fn route_main(host: &TokenHost, call: &[u8]) -> Option<ArbResult> {
+        let sel = u32::from_be_bytes(call[..4].try_into().unwrap());
+        <Main as Router<Main>>::route(&mut Main::from(host), sel, &call[4..])
+    }
+
+    fn route_liq(host: &TokenHost, call: &[u8]) -> Option<ArbResult> {
+        let sel = u32::from_be_bytes(call[..4].try_into().unwrap());
+        <AmmLiquidity as Router<AmmLiquidity>>::route(&mut AmmLiquidity::from(host), sel, &call[4..])
+    }
+
+    /// What the chain does: `amm` first, its fallback (the liquidity program) otherwise.
+    fn route(host: &TokenHost, call: &[u8]) -> ArbResult {
+        route_main(host, call).or_else(|| route_liq(host, call)).unwrap_or(Err(Vec::new()))
+    }
+
+    #[test]
+    fn every_abi_function_is_served_by_exactly_one_program() {
+        let (host, _amm) = setup();
+        for sel in IAmm::IAmmCalls::SELECTORS {
+            // Arguments are left out: a served function either runs (it has none) or
+            // reverts with empty data; an unserved one is not routed at all.
+            let main = route_main(&host, sel).is_some();
+            let liq = route_liq(&host, sel).is_some();
+            assert!(main ^ liq, "selector {} served by amm: {main}, by amm-liquidity: {liq}", hex(sel));
+        }
+        assert!(
+            route_main(&host, &[0xde, 0xad, 0xbe, 0xef]).is_none(),
+            "unknown selectors reach the fallback"
+        );
+        assert!(route_liq(&host, &[0xde, 0xad, 0xbe, 0xef]).is_none());
+    }
+
+    fn hex(b: &[u8]) -> String {
+        b.iter().map(|x| format!("{x:02x}")).collect()
+    }
+
+    #[test]
+    fn routed_calls_return_what_direct_calls_do_in_the_abi_encoding() {
+        let (host, mut amm) = setup();
+        let id = pool_ab(&host, &mut amm);
+        let path = pk(&[A, B], &[30]);
+        let direct = amm.get_amounts_out(path.clone(), u(E18)).unwrap();
+        let call = IAmm::getAmountsOutCall { path: path.0.clone().into(), amountIn: u(E18) }.abi_encode();
+        let ret = route(&host, &call).unwrap();
+        assert_eq!(IAmm::getAmountsOutCall::abi_decode_returns(&ret).unwrap(), direct);
+
+        let ret = route(&host, &IAmm::getReservesCall { poolId: id }.abi_encode()).unwrap();
+        let r = IAmm::getReservesCall::abi_decode_returns(&ret).unwrap();
+        assert_eq!((r._0, r._1, r._2), amm.get_reserves(id).unwrap());
+
+        // A swap through the router moves tokens exactly as quoted.
+        as_(&host, BOB);
+        let before = host.balance(B, BOB);
+        let call = IAmm::swapExactInCall {
+            path: path.0.clone().into(),
+            amountIn: u(E18),
+            amountOutMin: direct[1],
+            to: BOB,
+            deadline: far(),
+        }
+        .abi_encode();
+        let ret = route(&host, &call).unwrap();
+        assert_eq!(IAmm::swapExactInCall::abi_decode_returns(&ret).unwrap(), direct);
+        assert_eq!(host.balance(B, BOB), before + direct[1]);
+
+        // LP shares and liquidity through the other program.
+        let ret = route(&host, &IAmm::balanceOfCall { owner: ALICE, id }.abi_encode()).unwrap();
+        assert_eq!(IAmm::balanceOfCall::abi_decode_returns(&ret).unwrap(), amm.balance_of(ALICE, id));
+        as_(&host, ALICE);
+        let call = IAmm::removeLiquidityCall {
+            poolId: id,
+            shares: u(E18),
+            amount0Min: U256::ZERO,
+            amount1Min: U256::ZERO,
+            to: ALICE,
+            deadline: far(),
+        }
+        .abi_encode();
+        let ret = route(&host, &call).unwrap();
+        let out = IAmm::removeLiquidityCall::abi_decode_returns(&ret).unwrap();
+        assert!(out._0 > U256::ZERO && out._1 > U256::ZERO);
+        let ret = route(&host, &IAmm::supportsInterfaceCall { interfaceId: IERC6909_ID.into() }.abi_encode());
+        assert!(IAmm::supportsInterfaceCall::abi_decode_returns(&ret.unwrap()).unwrap());
+        assert_solvent(&host, &amm);
+    }
+
+    #[test]
+    fn routed_errors_are_the_contracts_custom_errors() {
+        let (host, mut amm) = setup();
+        let id = pool_ab(&host, &mut amm);
+        as_(&host, BOB);
+        let call = IAmm::swapExactInCall {
+            path: pk(&[A, B], &[30]).0.into(),
+            amountIn: u(E18),
+            amountOutMin: U256::MAX,
+            to: BOB,
+            deadline: far(),
+        }
+        .abi_encode();
+        let err = route(&host, &call).unwrap_err();
+        match IAmm::IAmmErrors::abi_decode(&err).unwrap() {
+            IAmm::IAmmErrors::InsufficientOutput(e) => assert_eq!(e.amountOutMin, U256::MAX),
+            _ => panic!("expected InsufficientOutput"),
+        }
+        let err = route(&host, &IAmm::setFeeToCall { feeTo: BOB }.abi_encode()).unwrap_err();
+        assert!(matches!(IAmm::IAmmErrors::abi_decode(&err).unwrap(), IAmm::IAmmErrors::NotOwner(_)));
+        let _ = id;
+    }
+
+    #[test]
+    fn malformed_calldata_reverts_empty_and_changes_nothing() {
+        let (host, mut amm) = setup();
+        let id = pool_ab(&host, &mut amm);
+        let (r0, r1) = reserves(&amm, id);
+        as_(&host, BOB);
+        let good = IAmm::swapExactInCall {
+            path: pk(&[A, B], &[30]).0.into(),
+            amountIn: u(E18),
+            amountOutMin: U256::ZERO,
+            to: BOB,
+            deadline: far(),
+        }
+        .abi_encode();
+        // A dirty high byte in the `to` address, a call cut inside the path's bytes (cutting
+        // only padding is accepted, as Solidity does), a path offset past the end.
+        let mut dirty = good.clone();
+        dirty[4 + 3 * 32] = 1;
+        let truncated = &good[..good.len() - 24];
+        let mut far_offset = good.clone();
+        far_offset[4 + 30] = 0xff;
+        for bad in [&dirty[..], truncated, &far_offset[..]] {
+            assert_eq!(route(&host, bad), Err(Vec::new()));
+        }
+        let mut short = IAmm::addLiquidityCall {
+            poolId: id,
+            amount0Desired: u(E18),
+            amount1Desired: u(E18),
+            amount0Min: U256::ZERO,
+            amount1Min: U256::ZERO,
+            to: BOB,
+            deadline: far(),
+        }
+        .abi_encode();
+        short.truncate(4 + 6 * 32);
+        assert_eq!(route(&host, &short), Err(Vec::new()));
+        assert_eq!(reserves(&amm, id), (r0, r1));
+        assert_eq!(amm.balance_of(BOB, id), U256::ZERO);
+    }
+
+    #[test]
+    fn constructor_requires_a_liquidity_program_with_code() {
+        let vm = TestVM::default();
+        let mut main = Main::from(&vm);
+        let program = address!("dd00000000000000000000000000000000000001");
+        assert_eq!(
+            main.constructor(OWNER, program),
+            Err(AmmError::NotAContract(NotAContract { token: program }))
+        );
+        let (host, amm) = setup();
+        assert_eq!(Main::from(&host).liquidity_program(), facade::LIQUIDITY);
+        let _ = amm;
     }
 }

@@ -7,6 +7,7 @@
 
 extern crate alloc;
 
+pub mod calldata;
 pub mod calls;
 pub mod ecdsa;
 pub mod eip712;

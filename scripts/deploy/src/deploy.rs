@@ -27,7 +27,7 @@ pub enum DeployError {
     Rpc(String),
     #[error("no wasm loaded for package `{0}`")]
     NoWasm(String),
-    #[error("`{key}` ({package}) cannot be deployed: {problem} (nothing was sent; while the AMM is over the limits, `amm = false` under [deploy] in the config deploys everything else)")]
+    #[error("`{key}` ({package}) cannot be deployed: {problem} (nothing was sent; `amm = false` under [deploy] in the config deploys everything but the AMM)")]
     TooLarge { key: String, package: String, problem: stylus::LimitError },
     #[error(transparent)]
     Plan(#[from] plan::PlanError),

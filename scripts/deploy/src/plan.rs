@@ -137,7 +137,12 @@ pub fn contracts(env: &Env) -> Vec<ContractSpec> {
         Ok((c.env.owner, c.addr("vault")?).abi_encode_params())
     }));
     if env.config.deploy_amm {
-        t.push(ContractSpec::new("amm", "amm", &[], None, |c| Ok((c.env.owner,).abi_encode_params())));
+        // The AMM is two programs at one address: `amm` delegate-calls `amm-liquidity`
+        // (liquidity, LP shares, governance), which has no constructor of its own.
+        t.push(ContractSpec::new("ammLiquidity", "amm-liquidity", &[], None, |_| Ok(Vec::new())));
+        t.push(ContractSpec::new("amm", "amm", &["ammLiquidity"], None, |c| {
+            Ok((c.env.owner, c.addr("ammLiquidity")?).abi_encode_params())
+        }));
     }
     t.push(ContractSpec::new("market", "market", &["vault", "registry"], Some("core"), |c| {
         Ok((c.env.owner, c.addr("vault")?, c.addr("registry")?).abi_encode_params())
@@ -294,6 +299,7 @@ mod tests {
                 "vault",
                 "slashCourt",
                 "registry",
+                "ammLiquidity",
                 "amm",
                 "market",
                 "settlement",

@@ -5,7 +5,7 @@
 //! Wasm: `DEPLOY_WASM_DIR` (a folder of prebuilt `<package>.wasm`), else built here with
 //! `cargo build --release --target wasm32-unknown-unknown` into the usual target dir.
 
-use std::{collections::BTreeMap, path::PathBuf, process::Command, sync::Mutex};
+use std::{collections::BTreeMap, process::Command, sync::Mutex};
 
 use alloy::{
     primitives::{keccak256, Address, U256},
@@ -14,7 +14,6 @@ use alloy::{
     sol,
 };
 use deployer::{
-    config::Config,
     deploy::{deploy, Request},
     network,
     plan::{self, Env},
@@ -22,7 +21,10 @@ use deployer::{
     record::Deployment,
     wasm::{self, WasmSource},
 };
-use devnet::{accounts::NITRO_DEV_KEY, DevnetConfig};
+use devnet::accounts::NITRO_DEV_KEY;
+
+mod common;
+use common::{shipped_config, start_devnet, wasm_dir};
 
 sol! {
     #[sol(rpc)]
@@ -33,52 +35,11 @@ sol! {
         function classInfo(bytes32 classId) external view returns (address, uint256, uint64, uint64, uint8, uint256, bool, uint256);
         function isRelayer(address relayer) external view returns (bool);
         function getPool(uint256 poolId) external view returns (address, address, uint16);
+        function liquidityProgram() external view returns (address);
         function registry() external view returns (address);
         function owner() external view returns (address);
         function isSettler(address account) external view returns (bool);
     }
-}
-
-fn shipped_config() -> (Config, PathBuf) {
-    let path = deployer::workspace_root().join("deployments/config.toml");
-    (Config::load(&path).expect("shipped config"), path)
-}
-
-/// Built once per test binary, shared by the tests.
-fn wasm_dir() -> PathBuf {
-    static DIR: Mutex<Option<PathBuf>> = Mutex::new(None);
-    let mut dir = DIR.lock().unwrap_or_else(|e| e.into_inner());
-    if let Some(d) = dir.as_ref() {
-        return d.clone();
-    }
-    let d = match std::env::var_os("DEPLOY_WASM_DIR") {
-        Some(d) => PathBuf::from(d),
-        None => {
-            let (config, _) = shipped_config();
-            let env = Env {
-                owner: Address::ZERO,
-                treasury: Address::ZERO,
-                config: &config,
-                network: &config.networks["devnet"],
-            };
-            let root = deployer::workspace_root();
-            wasm::load(&WasmSource::Build { workspace: root.clone() }, &deployer::packages(&env))
-                .expect("contracts build for wasm32 (rustup target add wasm32-unknown-unknown)");
-            wasm::target_dir(&root).join("wasm32-unknown-unknown/release")
-        }
-    };
-    *dir = Some(d.clone());
-    d
-}
-
-async fn start_devnet() -> devnet::Devnet {
-    devnet::spawn(DevnetConfig {
-        addr: "127.0.0.1:0".parse().unwrap(),
-        chain_id: 412346,
-        ..Default::default()
-    })
-    .await
-    .expect("devnet starts")
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -94,23 +55,10 @@ async fn fresh_deploy_then_idempotent_rerun() {
     let me = signer.address();
     let p = network::signing_provider(&dn.url(), signer).unwrap();
 
-    // The AMM is being split to fit Stylus's limits. While it does not fit, the deployer
-    // must refuse it before sending anything, naming it; the rest is then deployed without
-    // it (`amm = false`). Once it fits, this test covers the pools too.
-    let amm_over_limit = wasm.get("amm").and_then(|w| deployer::stylus::check_limits(w).err());
-    if let Some(limit) = amm_over_limit.filter(|_| config.deploy_amm) {
-        let err = deploy(
-            &p,
-            Request { config: &config, network: &net, deployer: me, wasm: &wasm, previous: None },
-            &|_| {},
-        )
-        .await
-        .expect_err("an AMM over the limits is refused");
-        let msg = err.to_string();
-        assert!(msg.contains("`amm`") && msg.contains("amm = false"), "{msg}");
-        assert_eq!(p.get_transaction_count(me).await.unwrap(), 0, "refused before sending anything");
-        eprintln!("NOT COVERED until the AMM fits ({limit}): pools; deploying without the AMM");
-        config.deploy_amm = false;
+    // The shipped config deploys the AMM (both of its programs); every program fits.
+    assert!(config.deploy_amm, "the shipped config deploys the AMM");
+    for (package, w) in &wasm {
+        deployer::stylus::check_limits(w).unwrap_or_else(|e| panic!("{package}: {e}"));
     }
     let probe = Env { owner: Address::ZERO, treasury: Address::ZERO, config: &config, network: &net };
     let lines = Mutex::new(Vec::new());
@@ -160,6 +108,8 @@ async fn fresh_deploy_then_idempotent_rerun() {
             let onchain = view("amm").getPool(U256::from_be_bytes(pool.pool_id.0)).call().await.unwrap();
             assert_ne!(onchain._0, Address::ZERO, "pool for {}", class.name);
             assert_eq!(onchain._2, config.pool_fee_bps);
+            // Served by `amm-liquidity` through `amm`'s fallback (a delegate call).
+            assert_eq!(view("amm").liquidityProgram().call().await.unwrap(), at("ammLiquidity"));
         } else {
             assert!(record.pools.is_empty() && record.address("amm").is_none());
         }

@@ -180,26 +180,58 @@ fn camel_case_params(line: &str) -> String {
     out
 }
 
-/// The interface the SDK exports, with its nameless errors replaced by the contract's own
-/// declarations and the events added.
-fn interface_for(c: &Contract) -> Result<String> {
+/// Programs that serve another program's address through its fallback (a delegate call):
+/// their functions belong to that program's interface, and they get none of their own.
+const DELEGATES: &[(&str, &str)] = &[("amm-liquidity", "amm")];
+
+/// One program's export: its function lines (as the SDK prints them, inside the
+/// interface body), its error and its event declarations.
+fn export(package: &str) -> Result<(Vec<String>, Vec<String>, Vec<String>)> {
     let out = run(Command::new("cargo").args([
         "run",
         "--quiet",
         "--locked",
         "-p",
-        &c.package,
+        package,
         "--features",
         "export-abi",
         "--bin",
-        &format!("{}-abi", c.package),
+        &format!("{package}-abi"),
     ]))?;
     let text = String::from_utf8(out)?;
     let (sdk, rest) = text.split_once("// errors\n").context("export has no '// errors' section")?;
     let (errors, events) = rest.split_once("// events\n").context("export has no '// events' section")?;
     let close = sdk.rfind('}').context("export has no interface body")?;
-    let mut body: Vec<String> =
+    let body =
         sdk[..close].lines().filter(|l| !l.trim_start().starts_with("error ")).map(str::to_owned).collect();
+    Ok((body, declarations(errors), declarations(events)))
+}
+
+/// The interface the SDK exports, with its nameless errors replaced by the contract's own
+/// declarations and the events added; the functions of its delegates are merged in.
+fn interface_for(c: &Contract) -> Result<String> {
+    let (mut body, mut errors, mut events) = export(&c.package)?;
+    for (delegate, _) in DELEGATES.iter().filter(|(_, host)| *host == c.package) {
+        let (d_body, d_errors, d_events) = export(delegate)?;
+        while body.last().is_some_and(|l| l.trim().is_empty()) {
+            body.pop();
+        }
+        // The delegate's functions: the lines after its `interface X {` line.
+        let start = d_body.iter().position(|l| l.trim_start().starts_with("interface ")).map_or(0, |i| i + 1);
+        body.push(String::new());
+        body.push(format!("    // served by the `{delegate}` program through the fallback"));
+        body.extend(d_body[start..].iter().cloned());
+        for e in d_errors {
+            if !errors.contains(&e) {
+                errors.push(e);
+            }
+        }
+        for e in d_events {
+            if !events.contains(&e) {
+                events.push(e);
+            }
+        }
+    }
     while body.last().is_some_and(|l| l.trim().is_empty()) {
         body.pop();
     }
@@ -208,10 +240,10 @@ fn interface_for(c: &Contract) -> Result<String> {
         s.push_str(&camel_case_params(&line));
         s.push('\n');
     }
-    for e in declarations(errors) {
+    for e in errors {
         s.push_str(&format!("\n    {e}\n"));
     }
-    for e in declarations(events) {
+    for e in events {
         s.push_str(&format!("\n    {e}\n"));
     }
     s.push_str("}\n");
@@ -222,7 +254,7 @@ fn interface_for(c: &Contract) -> Result<String> {
 fn generate(root: &Path, out_dir: &Path) -> Result<()> {
     fs::create_dir_all(out_dir)?;
     let contracts = contracts(root)?;
-    for c in &contracts {
+    for c in contracts.iter().filter(|c| !DELEGATES.iter().any(|(d, _)| *d == c.package)) {
         eprintln!("exporting the ABI of {}", c.package);
         fs::write(out_dir.join(format!("I{}.sol", c.name)), interface_for(c)?)?;
     }

@@ -122,16 +122,16 @@ impl TokenHost {
         let addr = |i: usize| Address::from_word(B256::from(word(i)));
         let sel: [u8; 4] = data[..4].try_into().unwrap();
         let true_word = U256::from(1).to_be_bytes::<32>().to_vec();
-        if sel == crate::selectors::BALANCE_OF {
+        if sel == amm_core::selectors::BALANCE_OF {
             let b = token.balances.get(&addr(0)).copied().unwrap_or_default();
             return (true, b.to_be_bytes::<32>().to_vec());
         }
         if is_static {
             return (false, Vec::new());
         }
-        let (from, recv, amount) = if sel == crate::selectors::TRANSFER {
+        let (from, recv, amount) = if sel == amm_core::selectors::TRANSFER {
             (caller, addr(0), word(1))
-        } else if sel == crate::selectors::TRANSFER_FROM {
+        } else if sel == amm_core::selectors::TRANSFER_FROM {
             (addr(0), addr(1), word(2))
         } else {
             return (false, Vec::new());
@@ -305,7 +305,7 @@ impl AccountAccess for TokenHost {
         self.vm.code(account)
     }
     fn code_size(&self, account: Address) -> usize {
-        if self.world.borrow().tokens.contains_key(&account) {
+        if self.world.borrow().tokens.contains_key(&account) || account == super::facade::LIQUIDITY {
             1
         } else {
             0

@@ -1,0 +1,260 @@
+//! The AMM's compiled wasm on the devnet, as users meet it at one address: `amm` serving
+//! swaps, quotes and the oracle, and `amm-liquidity` serving pools, liquidity, LP shares and
+//! governance through `amm`'s fallback (a real delegate call between two Stylus programs).
+//! The native tests (`cargo test -p amm`) cover every path; these check that the same
+//! scenarios hold on the chain: balances move exactly as quoted, errors arrive decoded,
+//! undecodable calls change nothing, the TWAP ignores a swap and its reverse in one block.
+
+use alloy::{
+    primitives::{Address, Bytes, U256},
+    providers::{DynProvider, Provider},
+    signers::local::PrivateKeySigner,
+    sol,
+    sol_types::SolCall,
+};
+use deployer::{
+    deploy::{deploy, Request},
+    network,
+    plan::Env,
+    record::Deployment,
+    wasm::{self, WasmSource},
+};
+use devnet::accounts::NITRO_DEV_KEY;
+
+mod common;
+use common::{shipped_config, start_devnet, wasm_dir};
+
+sol!(
+    #[sol(rpc, all_derives)]
+    "../../abi/IAmm.sol"
+);
+sol!(
+    #[sol(rpc)]
+    "../../abi/IMockErc20.sol"
+);
+
+const E18: u128 = 1_000_000_000_000_000_000;
+
+struct World {
+    _devnet: devnet::Devnet,
+    p: DynProvider,
+    me: Address,
+    amm: IAmm::IAmmInstance<DynProvider>,
+    /// Two mock ERC-20s, `a < b`.
+    a: IMockErc20::IMockErc20Instance<DynProvider>,
+    b: IMockErc20::IMockErc20Instance<DynProvider>,
+    record: Deployment,
+}
+
+async fn world() -> World {
+    let (config, _) = shipped_config();
+    let mut net = config.networks["devnet"].clone();
+    let devnet = start_devnet().await;
+    net.rpc_url = Some(devnet.url());
+    let probe = Env { owner: Address::ZERO, treasury: Address::ZERO, config: &config, network: &net };
+    let wasm = wasm::load(&WasmSource::Dir(wasm_dir()), &deployer::packages(&probe)).unwrap();
+    let signer: PrivateKeySigner = NITRO_DEV_KEY.parse().unwrap();
+    let me = signer.address();
+    let p = network::signing_provider(&devnet.url(), signer).unwrap();
+    let (record, _) = deploy(
+        &p,
+        Request { config: &config, network: &net, deployer: me, wasm: &wasm, previous: None },
+        &|_| {},
+    )
+    .await
+    .unwrap_or_else(|e| panic!("deploy: {e:#}"));
+    let amm = IAmm::new(record.address("amm").unwrap(), p.clone());
+    // The two mock tokens the devnet deployment has (stablecoin, collateral), as a pair of
+    // plain ERC-20s for this test.
+    let (mut a, mut b) = (record.address("stablecoin").unwrap(), record.address("collateral").unwrap());
+    if a > b {
+        std::mem::swap(&mut a, &mut b);
+    }
+    let (a, b) = (IMockErc20::new(a, p.clone()), IMockErc20::new(b, p.clone()));
+    for t in [&a, &b] {
+        t.mint(me, U256::from(1_000_000u128 * E18)).send().await.unwrap().get_receipt().await.unwrap();
+        t.approve(*amm.address(), U256::MAX).send().await.unwrap().get_receipt().await.unwrap();
+    }
+    World { _devnet: devnet, p, me, amm, a, b, record }
+}
+
+fn path(a: Address, fee: u16, b: Address) -> Bytes {
+    let mut v = a.to_vec();
+    v.extend_from_slice(&fee.to_be_bytes());
+    v.extend_from_slice(b.as_slice());
+    v.into()
+}
+
+const FAR: u64 = u64::MAX;
+
+async fn balance(t: &IMockErc20::IMockErc20Instance<DynProvider>, who: Address) -> U256 {
+    t.balanceOf(who).call().await.unwrap()
+}
+
+async fn mine_after(p: &DynProvider, seconds: u64) {
+    let _: serde_json::Value = p.raw_request("evm_increaseTime".into(), (seconds,)).await.unwrap();
+    let _: serde_json::Value = p.raw_request("evm_mine".into(), ()).await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn pools_liquidity_swaps_and_shares_through_both_programs() {
+    let w = world().await;
+    let (a, b) = (*w.a.address(), *w.b.address());
+    let amm_addr = *w.amm.address();
+    assert_eq!(w.amm.liquidityProgram().call().await.unwrap(), w.record.address("ammLiquidity").unwrap());
+
+    // createPool is served by amm-liquidity through the fallback.
+    let r = w.amm.createPool(b, a, 5).send().await.unwrap().get_receipt().await.unwrap();
+    assert!(r.status());
+    let id = w.amm.poolId(a, b, 5).call().await.unwrap();
+    let pool = w.amm.getPool(id).call().await.unwrap();
+    assert_eq!((pool._0, pool._1, pool._2), (a, b, 5));
+
+    // The first deposit mints sqrt(a0·a1) − 1000 shares and locks 1000 forever.
+    let (d0, d1) = (U256::from(1000 * E18), U256::from(4000 * E18));
+    let add = w.amm.addLiquidity(id, d0, d1, U256::ZERO, U256::ZERO, w.me, U256::from(FAR));
+    let out = add.call().await.unwrap();
+    let receipt = add.send().await.unwrap().get_receipt().await.unwrap();
+    assert!(receipt.status());
+    let shares = out._2;
+    assert_eq!(shares, U256::from(2000 * E18) - U256::from(1000));
+    assert_eq!(w.amm.balanceOf(w.me, id).call().await.unwrap(), shares);
+    assert_eq!(w.amm.balanceOf(Address::ZERO, id).call().await.unwrap(), U256::from(1000));
+    assert_eq!(balance(&w.a, amm_addr).await, d0);
+    assert_eq!(balance(&w.b, amm_addr).await, d1);
+    let r = w.amm.getReserves(id).call().await.unwrap();
+    assert_eq!((r._0, r._1), (d0, d1));
+    println!("gas: addLiquidity (first deposit, through the fallback) {}", receipt.gas_used);
+
+    // A swap executes exactly its quote, and k does not decrease.
+    let p = path(a, 5, b);
+    let quote = w.amm.getAmountsOut(p.clone(), U256::from(E18)).call().await.unwrap();
+    let before = balance(&w.b, w.me).await;
+    let swap = w.amm.swapExactIn(p.clone(), U256::from(E18), quote[1], w.me, U256::from(FAR));
+    let receipt = swap.send().await.unwrap().get_receipt().await.unwrap();
+    assert!(receipt.status());
+    assert_eq!(balance(&w.b, w.me).await, before + quote[1]);
+    let r2 = w.amm.getReserves(id).call().await.unwrap();
+    assert_eq!((r2._0, r2._1), (d0 + U256::from(E18), d1 - quote[1]));
+    assert!(r2._0 * r2._1 >= d0 * d1);
+    println!("gas: swapExactIn, one hop {}", receipt.gas_used);
+
+    // Exact out, the reverse direction.
+    let back = path(b, 5, a);
+    let need = w.amm.getAmountsIn(back.clone(), U256::from(E18 / 2)).call().await.unwrap();
+    let a_before = balance(&w.a, w.me).await;
+    let r = w.amm.swapExactOut(back, U256::from(E18 / 2), need[0], w.me, U256::from(FAR)).send().await;
+    assert!(r.unwrap().get_receipt().await.unwrap().status());
+    assert_eq!(balance(&w.a, w.me).await, a_before + U256::from(E18 / 2));
+
+    // Slippage: the decoded custom error arrives through eth_call and estimateGas.
+    let err = w
+        .amm
+        .swapExactIn(p.clone(), U256::from(E18), U256::MAX, w.me, U256::from(FAR))
+        .call()
+        .await
+        .unwrap_err();
+    let decoded = err.as_decoded_interface_error::<IAmm::IAmmErrors>().expect("a custom error");
+    assert!(matches!(decoded, IAmm::IAmmErrors::InsufficientOutput(_)), "{decoded:?}");
+    // Deadline.
+    let err = w
+        .amm
+        .swapExactIn(p.clone(), U256::from(E18), U256::ZERO, w.me, U256::from(1))
+        .call()
+        .await
+        .unwrap_err();
+    assert!(matches!(
+        err.as_decoded_interface_error::<IAmm::IAmmErrors>(),
+        Some(IAmm::IAmmErrors::Expired(_))
+    ));
+
+    // LP shares move as ERC-6909 balances; removal pays pro rata, rounded down.
+    let bob = Address::repeat_byte(0xb0);
+    let r = w.amm.transfer(bob, id, U256::from(E18)).send().await.unwrap().get_receipt().await.unwrap();
+    assert!(r.status());
+    assert_eq!(w.amm.balanceOf(bob, id).call().await.unwrap(), U256::from(E18));
+    let mine = w.amm.balanceOf(w.me, id).call().await.unwrap();
+    let supply = w.amm.totalSupply(id).call().await.unwrap();
+    let res = w.amm.getReserves(id).call().await.unwrap();
+    let remove = w.amm.removeLiquidity(id, mine, U256::ZERO, U256::ZERO, w.me, U256::from(FAR));
+    let got = remove.call().await.unwrap();
+    assert_eq!(got._0, mine * res._0 / supply);
+    assert_eq!(got._1, mine * res._1 / supply);
+    let receipt = remove.send().await.unwrap().get_receipt().await.unwrap();
+    assert!(receipt.status());
+    println!("gas: removeLiquidity {}", receipt.gas_used);
+    // The AMM holds exactly what it owes to the pool.
+    let res = w.amm.getReserves(id).call().await.unwrap();
+    assert_eq!(balance(&w.a, amm_addr).await, res._0);
+    assert_eq!(balance(&w.b, amm_addr).await, res._1);
+
+    // Governance is the deployer's (owner), served by amm-liquidity.
+    assert_eq!(w.amm.owner().call().await.unwrap(), w.me);
+    let err = w.amm.setProtocolFee(11).call().await.err().expect("1/11 is not a valid protocol fee");
+    assert!(matches!(
+        err.as_decoded_interface_error::<IAmm::IAmmErrors>(),
+        Some(IAmm::IAmmErrors::InvalidProtocolFee(_))
+    ));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn twap_on_chain_ignores_in_block_moves_and_refuses_short_history() {
+    let w = world().await;
+    let (a, b) = (*w.a.address(), *w.b.address());
+    w.amm.createPool(a, b, 30).send().await.unwrap().get_receipt().await.unwrap();
+    let id = w.amm.poolId(a, b, 30).call().await.unwrap();
+    w.amm.increaseObservationCardinality(id, 8).send().await.unwrap().get_receipt().await.unwrap();
+    let (d0, d1) = (U256::from(1000 * E18), U256::from(2000 * E18));
+    let add = w.amm.addLiquidity(id, d0, d1, U256::ZERO, U256::ZERO, w.me, U256::from(FAR));
+    add.send().await.unwrap().get_receipt().await.unwrap();
+
+    // Too little history: a clear error, never a shorter window.
+    let err = w.amm.twap(id, 3600).call().await.unwrap_err();
+    assert!(matches!(
+        err.as_decoded_interface_error::<IAmm::IAmmErrors>(),
+        Some(IAmm::IAmmErrors::HistoryTooShort(_))
+    ));
+
+    mine_after(&w.p, 600).await;
+    // Price 2 (token1 per token0) for 600 s: exactly 2 in UQ112x112.
+    let twap = w.amm.twap(id, 600).call().await.unwrap();
+    assert_eq!(twap._0, U256::from(2u8) << 112);
+    assert_eq!(twap._1, (U256::from(1u8) << 112) / U256::from(2u8));
+    let obs = w.amm.observe(id, vec![600, 0]).call().await.unwrap();
+    assert_eq!(obs._0[1] - obs._0[0], (U256::from(2u8) << 112) * U256::from(600u64));
+
+    // A large swap and its reverse in one block: the price inside the block never reaches
+    // the oracle, so the TWAP up to that block is still exactly 2.
+    let _: serde_json::Value = w.p.raw_request("evm_setAutomine".into(), (false,)).await.unwrap();
+    let there = w.amm.swapExactIn(path(a, 30, b), U256::from(500 * E18), U256::ZERO, w.me, U256::from(FAR));
+    let out = there.call().await.unwrap()[1];
+    let t1 = there.send().await.unwrap();
+    let t2 = w.amm.swapExactIn(path(b, 30, a), out, U256::ZERO, w.me, U256::from(FAR)).send().await.unwrap();
+    let _: serde_json::Value = w.p.raw_request("evm_mine".into(), ()).await.unwrap();
+    let _: serde_json::Value = w.p.raw_request("evm_setAutomine".into(), (true,)).await.unwrap();
+    let (r1, r2) = (t1.get_receipt().await.unwrap(), t2.get_receipt().await.unwrap());
+    assert!(r1.status() && r2.status());
+    assert_eq!(r1.block_number, r2.block_number, "both swaps in one block");
+    let twap = w.amm.twap(id, 600).call().await.unwrap();
+    assert_eq!(twap._0, U256::from(2u8) << 112);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn calls_that_do_not_decode_revert_and_change_nothing() {
+    let w = world().await;
+    let amm = *w.amm.address();
+    let (a, b) = (*w.a.address(), *w.b.address());
+    w.amm.createPool(a, b, 100).send().await.unwrap().get_receipt().await.unwrap();
+    let id = w.amm.poolId(a, b, 100).call().await.unwrap();
+    // Garbage after a real selector (swapExactIn), an unknown selector, and empty calldata.
+    let swap_selector = IAmm::swapExactInCall::SELECTOR;
+    for data in
+        [[swap_selector.as_slice(), &[0xff; 40]].concat(), vec![0xde, 0xad, 0xbe, 0xef, 1, 2, 3], vec![]]
+    {
+        let tx = alloy::rpc::types::TransactionRequest::default().to(amm).input(data.clone().into());
+        assert!(w.p.call(tx).await.is_err(), "{data:02x?} reverts");
+    }
+    let pool = w.amm.getPool(id).call().await.unwrap();
+    assert_eq!(pool._0, a, "state unchanged");
+    assert_eq!(w.amm.totalSupply(id).call().await.unwrap(), U256::ZERO);
+}
