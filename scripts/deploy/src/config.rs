@@ -46,6 +46,10 @@ struct RawDeploy {
     pool_fee_bps: u16,
     #[serde(default = "yes")]
     amm: bool,
+    twap_window: u32,
+    oracle_cardinality: u16,
+    dispute_window: u64,
+    dispute_bond: String,
 }
 
 fn yes() -> bool {
@@ -67,6 +71,7 @@ struct RawNetwork {
     #[serde(default)]
     relayers: Vec<String>,
     treasury: Option<String>,
+    collateral_per_stable: String,
 }
 
 #[derive(Debug, Deserialize)]
@@ -106,6 +111,9 @@ pub struct Network {
     pub relayers: Vec<Address>,
     /// `None`: the deployer's own address.
     pub treasury: Option<Address>,
+    /// Collateral base units worth one stablecoin base unit (the enforcement contract's
+    /// conversion of TWAP-priced compensation into stake).
+    pub collateral_per_stable: U256,
 }
 
 /// A hardware class to list, with its compute-second token.
@@ -135,9 +143,16 @@ pub struct Config {
     pub withdrawal_delay: u64,
     pub veto_window: u64,
     pub pool_fee_bps: u16,
-    /// Deploy the AMM and create the pools (off only while the AMM does not fit Stylus's
-    /// limits).
+    /// Deploy the AMM (and the enforcement contract, which prices with its TWAP) and create
+    /// the pools.
     pub deploy_amm: bool,
+    /// Seconds the missed-accept compensation's TWAP averages over.
+    pub twap_window: u32,
+    /// Observations each pool's oracle ring is grown to (so the TWAP window is covered).
+    pub oracle_cardinality: u16,
+    /// Seconds a buyer may dispute after a job's last settlement, and the bond (wei).
+    pub dispute_window: u64,
+    pub dispute_bond: U256,
     pub networks: BTreeMap<String, Network>,
     pub classes: Vec<ClassConfig>,
 }
@@ -201,6 +216,17 @@ fn validate(raw: RawConfig, path: &str) -> Result<Config, ConfigError> {
         ));
     }
 
+    if d.twap_window == 0 {
+        return Err(bad("deploy.twap_window", "must be greater than 0 seconds".into()));
+    }
+    if d.oracle_cardinality == 0 {
+        return Err(bad("deploy.oracle_cardinality", "must be at least 1".into()));
+    }
+    if d.dispute_window == 0 {
+        return Err(bad("deploy.dispute_window", "must be greater than 0 seconds".into()));
+    }
+    let dispute_bond = parse_amount(&d.dispute_bond).map_err(|p| bad("deploy.dispute_bond", p))?;
+
     let mut networks = BTreeMap::new();
     for (name, n) in raw.networks {
         let k = |field: &str| format!("networks.{name}.{field}");
@@ -236,6 +262,11 @@ fn validate(raw: RawConfig, path: &str) -> Result<Config, ConfigError> {
             .collect::<Result<_, _>>()?;
         let treasury =
             n.treasury.as_deref().map(parse_address).transpose().map_err(|p| bad(&k("treasury"), p))?;
+        let collateral_per_stable =
+            parse_amount(&n.collateral_per_stable).map_err(|p| bad(&k("collateral_per_stable"), p))?;
+        if collateral_per_stable.is_zero() || collateral_per_stable >= U256::from(1u8) << 144 {
+            return Err(bad(&k("collateral_per_stable"), "must be between 1 and 2^144 - 1".into()));
+        }
         networks.insert(
             name.clone(),
             Network {
@@ -249,6 +280,7 @@ fn validate(raw: RawConfig, path: &str) -> Result<Config, ConfigError> {
                 allow_simulated_meter: n.allow_simulated_meter,
                 relayers,
                 treasury,
+                collateral_per_stable,
                 name,
             },
         );
@@ -313,6 +345,10 @@ fn validate(raw: RawConfig, path: &str) -> Result<Config, ConfigError> {
         veto_window: d.veto_window,
         pool_fee_bps: d.pool_fee_bps,
         deploy_amm: d.amm,
+        twap_window: d.twap_window,
+        oracle_cardinality: d.oracle_cardinality,
+        dispute_window: d.dispute_window,
+        dispute_bond,
         networks,
         classes,
     })

@@ -155,6 +155,27 @@ pub fn contracts(env: &Env) -> Vec<ContractSpec> {
         Some("core"),
         |c| Ok((c.env.owner, c.addr("market")?, c.addr("registry")?, c.addr("vault")?).abi_encode_params()),
     ));
+    if env.config.deploy_amm {
+        // slashMissedAccept (priced at the AMM's TWAP) and buyer disputes.
+        t.push(ContractSpec::new(
+            "enforcement",
+            "enforcement",
+            &["market", "registry", "settlement", "vault", "slashCourt", "amm"],
+            None,
+            |c| {
+                Ok((
+                    c.env.owner,
+                    c.addr("market")?,
+                    c.addr("registry")?,
+                    c.addr("settlement")?,
+                    c.addr("vault")?,
+                    c.addr("slashCourt")?,
+                    c.addr("amm")?,
+                )
+                    .abi_encode_params())
+            },
+        ));
+    }
     for class in &env.config.classes {
         let class = class.clone();
         t.push(ContractSpec::new(token_key(&class), "compute-token", &[], Some("core"), move |c| {
@@ -186,6 +207,13 @@ pub enum Wire {
     SetRelayer { relayer: Address },
     /// `amm.createPool(token, quote, fee)`.
     CreatePool { token: String, quote: String, fee: u16 },
+    /// `amm.increaseObservationCardinality(pool, cardinality)` for the class's pool.
+    GrowOracle { index: usize, cardinality: u16 },
+    /// `enforcement.setClassPricing(...)` for `classes[index]` (its pool, its side, the TWAP
+    /// window, the network's collateral rate).
+    SetClassPricing { index: usize },
+    /// `enforcement.setDisputeConfig(owner, window, bond)`.
+    SetDisputeConfig,
 }
 
 /// The wiring table.
@@ -209,12 +237,30 @@ pub fn wiring(env: &Env) -> Vec<Wire> {
     for relayer in &env.network.relayers {
         w.push(Wire::SetRelayer { relayer: *relayer });
     }
-    for class in env.config.classes.iter().filter(|_| env.config.deploy_amm) {
-        w.push(Wire::CreatePool {
-            token: token_key(class),
-            quote: "stablecoin".into(),
-            fee: env.config.pool_fee_bps,
+    if env.config.deploy_amm {
+        for class in &env.config.classes {
+            w.push(Wire::CreatePool {
+                token: token_key(class),
+                quote: "stablecoin".into(),
+                fee: env.config.pool_fee_bps,
+            });
+        }
+        w.push(Wire::SetSettler { settler: "enforcement".into() });
+        w.push(Wire::GrantRole {
+            contract: "vault".into(),
+            role: "SLASHER_ROLE",
+            account: "enforcement".into(),
         });
+        w.push(Wire::GrantRole {
+            contract: "slashCourt".into(),
+            role: "VETOABLE_SLASHER_ROLE",
+            account: "enforcement".into(),
+        });
+        for index in 0..env.config.classes.len() {
+            w.push(Wire::GrowOracle { index, cardinality: env.config.oracle_cardinality });
+            w.push(Wire::SetClassPricing { index });
+        }
+        w.push(Wire::SetDisputeConfig);
     }
     w
 }
@@ -230,6 +276,11 @@ impl std::fmt::Display for Wire {
             Wire::CreatePool { token, quote, fee } => {
                 write!(f, "amm.createPool({token}, {quote}, {fee} bps)")
             }
+            Wire::GrowOracle { index, cardinality } => {
+                write!(f, "amm.increaseObservationCardinality(pool of classes[{index}], {cardinality})")
+            }
+            Wire::SetClassPricing { index } => write!(f, "enforcement.setClassPricing(classes[{index}])"),
+            Wire::SetDisputeConfig => write!(f, "enforcement.setDisputeConfig(owner, window, bond)"),
         }
     }
 }
@@ -303,6 +354,7 @@ mod tests {
                 "amm",
                 "market",
                 "settlement",
+                "enforcement",
                 "token:H100-SXM5-80GB",
                 "token:A100-SXM4-80GB"
             ]
@@ -361,12 +413,20 @@ mod tests {
             Env { owner: Address::ZERO, treasury: Address::ZERO, config: &c, network: &c.networks["devnet"] };
         let t = contracts(&env);
         assert!(to_deploy(&t, &BTreeSet::new()).is_empty(), "nothing changed, nothing deployed");
-        // The AMM has no dependants among the constructors: alone.
-        assert_eq!(to_deploy(&t, &keys(&["amm"])), keys(&["amm"]));
+        // A new AMM takes only the enforcement contract (which reads its TWAP) with it.
+        assert_eq!(to_deploy(&t, &keys(&["amm"])), keys(&["amm", "enforcement"]));
+        assert_eq!(to_deploy(&t, &keys(&["ammLiquidity"])), keys(&["ammLiquidity", "amm", "enforcement"]));
         // A new token means a new class listing, which needs a new registry: the core group.
         assert_eq!(
             to_deploy(&t, &keys(&["token:A100-SXM4-80GB"])),
-            keys(&["registry", "market", "settlement", "token:H100-SXM5-80GB", "token:A100-SXM4-80GB"])
+            keys(&[
+                "registry",
+                "market",
+                "settlement",
+                "enforcement",
+                "token:H100-SXM5-80GB",
+                "token:A100-SXM4-80GB"
+            ])
         );
         // New collateral: a new vault, hence everything that holds the vault's address.
         let all = to_deploy(&t, &keys(&["collateral"]));

@@ -42,6 +42,16 @@ mod bindings {
         interface IPoolFactory {
             function createPool(address tokenA, address tokenB, uint16 fee) external returns (uint256);
             function getPool(uint256 poolId) external view returns (address, address, uint16);
+            function observationState(uint256 poolId) external view returns (uint16, uint16, uint16);
+            function increaseObservationCardinality(uint256 poolId, uint16 cardinality) external;
+        }
+        #[sol(rpc)]
+        interface IEnforcementSetup {
+            function setClassPricing(bytes32 classId, uint256 poolId, bool classIsToken0, uint32 twapWindow, uint256 collateralPerStable) external;
+            function classPricing(bytes32 classId) external view returns (uint256, bool, uint32, uint256);
+            function setDisputeConfig(address resolver, uint64 window, uint256 bond) external;
+            function config() external view returns (address, address, address, address, address, address, address, uint64, uint256);
+            function owner() external view returns (address);
         }
     }
 }
@@ -171,6 +181,40 @@ pub async fn run(
                 return Ok(Outcome::AlreadyDone);
             }
             send!(amm.createPool(token, quote, *fee))
+        }
+        Wire::GrowOracle { index, cardinality } => {
+            let (token, quote) =
+                (need(&crate::plan::token_key(&config.classes[*index]))?, need("stablecoin")?);
+            let amm = IPoolFactory::new(need("amm")?, provider);
+            let id = U256::from_be_bytes(pool_id(token, quote, config.pool_fee_bps).0);
+            let state = amm.observationState(id).call().await.map_err(call_err)?;
+            if state._2 >= *cardinality {
+                return Ok(Outcome::AlreadyDone);
+            }
+            send!(amm.increaseObservationCardinality(id, *cardinality))
+        }
+        Wire::SetClassPricing { index } => {
+            let class = &config.classes[*index];
+            let (token, quote) = (need(&crate::plan::token_key(class))?, need("stablecoin")?);
+            let id = U256::from_be_bytes(pool_id(token, quote, config.pool_fee_bps).0);
+            // UQ112x112, as the contract takes it.
+            let rate = network.collateral_per_stable << 112;
+            let e = IEnforcementSetup::new(need("enforcement")?, provider);
+            let current = e.classPricing(class.class_id()).call().await.map_err(call_err)?;
+            let want = (id, token < quote, config.twap_window, rate);
+            if (current._0, current._1, current._2, current._3) == want {
+                return Ok(Outcome::AlreadyDone);
+            }
+            send!(e.setClassPricing(class.class_id(), want.0, want.1, want.2, want.3))
+        }
+        Wire::SetDisputeConfig => {
+            let e = IEnforcementSetup::new(need("enforcement")?, provider);
+            let resolver = e.owner().call().await.map_err(call_err)?;
+            let c = e.config().call().await.map_err(call_err)?;
+            if (c._6, c._7, c._8) == (resolver, config.dispute_window, config.dispute_bond) {
+                return Ok(Outcome::AlreadyDone);
+            }
+            send!(e.setDisputeConfig(resolver, config.dispute_window, config.dispute_bond))
         }
     }
 }

@@ -36,6 +36,8 @@ sol! {
         function isRelayer(address relayer) external view returns (bool);
         function getPool(uint256 poolId) external view returns (address, address, uint16);
         function liquidityProgram() external view returns (address);
+        function observationState(uint256 poolId) external view returns (uint16, uint16, uint16);
+        function classPricing(bytes32 classId) external view returns (uint256, bool, uint32, uint256);
         function registry() external view returns (address);
         function owner() external view returns (address);
         function isSettler(address account) external view returns (bool);
@@ -96,6 +98,13 @@ async fn fresh_deploy_then_idempotent_rerun() {
     assert!(view("vault").hasRole(keccak256("SLASHER_ROLE"), at("slashCourt")).call().await.unwrap());
     assert!(view("vault").hasRole(keccak256("SLASHER_ROLE"), at("settlement")).call().await.unwrap());
     assert!(view("market").isSettler(at("settlement")).call().await.unwrap());
+    assert!(view("market").isSettler(at("enforcement")).call().await.unwrap());
+    assert!(view("vault").hasRole(keccak256("SLASHER_ROLE"), at("enforcement")).call().await.unwrap());
+    assert!(view("slashCourt")
+        .hasRole(keccak256("VETOABLE_SLASHER_ROLE"), at("enforcement"))
+        .call()
+        .await
+        .unwrap());
     assert!(view("registry").isRelayer(net.relayers[0]).call().await.unwrap());
     for class in &config.classes {
         let token = at(&plan::token_key(class));
@@ -110,6 +119,14 @@ async fn fresh_deploy_then_idempotent_rerun() {
             assert_eq!(onchain._2, config.pool_fee_bps);
             // Served by `amm-liquidity` through `amm`'s fallback (a delegate call).
             assert_eq!(view("amm").liquidityProgram().call().await.unwrap(), at("ammLiquidity"));
+            let ring =
+                view("amm").observationState(U256::from_be_bytes(pool.pool_id.0)).call().await.unwrap();
+            assert_eq!(ring._2, config.oracle_cardinality, "oracle ring paid for");
+            // The enforcement contract prices missed accepts at this pool's TWAP.
+            let pricing = view("enforcement").classPricing(keccak256(&class.name)).call().await.unwrap();
+            assert_eq!(pricing._0, U256::from_be_bytes(pool.pool_id.0));
+            assert_eq!(pricing._1, token < at("stablecoin"));
+            assert_eq!((pricing._2, pricing._3), (config.twap_window, net.collateral_per_stable << 112));
         } else {
             assert!(record.pools.is_empty() && record.address("amm").is_none());
         }
@@ -147,8 +164,11 @@ async fn fresh_deploy_then_idempotent_rerun() {
     )
     .await
     .unwrap();
-    assert_eq!(summary.deployed, ["slashCourt"]);
-    assert_eq!(summary.wiring_sent, 1, "SLASHER_ROLE for the new court");
+    // The enforcement contract holds the court's address, so it follows.
+    assert_eq!(summary.deployed, ["slashCourt", "enforcement"]);
+    // The new court's SLASHER_ROLE; the new enforcement's settler flag, vault and court
+    // roles, pricing per class and dispute terms.
+    assert_eq!(summary.wiring_sent, 1 + 3 + config.classes.len() + 1);
     let court = third.address("slashCourt").unwrap();
     assert_ne!(court, at("slashCourt"));
     assert!(view("vault").hasRole(keccak256("SLASHER_ROLE"), court).call().await.unwrap());
