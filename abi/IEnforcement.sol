@@ -10,6 +10,8 @@ pragma solidity ^0.8.23;
 interface IEnforcement {
     function slashMissedAccept(uint256 jobId) external returns (uint256);
 
+    function slashAbandonedJob(uint256 jobId) external returns (uint256);
+
     function openDispute(uint256 jobId) external payable;
 
     function resolveDispute(uint256 jobId, bool upheld) external returns (uint256);
@@ -58,6 +60,10 @@ interface IEnforcement {
 
     error AcceptWindowOpen(uint256 jobId, uint64 deadline);
 
+    error JobNotAccepted(uint256 jobId, uint8 status);
+
+    error JobNotAbandoned(uint256 jobId, uint64 deadline);
+
     error PricingNotSet(bytes32 classId);
 
     error NotJobBuyer(uint256 jobId, address caller);
@@ -75,6 +81,8 @@ interface IEnforcement {
     error ExternalCallFailed(address target);
 
     event MissedAcceptSlashed(uint256 indexed jobId, address indexed provider, uint256 refunded, uint256 compensation, uint256 slashed);
+
+    event AbandonedJobSlashed(uint256 indexed jobId, address indexed provider, uint256 refunded, uint256 compensation, uint256 slashed);
 
     event DisputeOpened(uint256 indexed jobId, address indexed buyer, uint256 bond);
 

@@ -6,6 +6,8 @@
 //! * `slashMissedAccept(jobId)`: after an open job's accept deadline, anyone closes it,
 //!   the escrow goes back to the buyer (`market.refundJob`) and the provider is slashed
 //!   in the vault, the buyer paid a compensation priced at the AMM's TWAP (never spot).
+//! * `slashAbandonedJob(jobId)`: an accepted job whose provider stopped reporting, once no
+//!   report can still arrive in time (`rules::abandoned_after`), is closed the same way.
 //! * Disputes: the buyer disputes its job's settled usage inside a window with a bond; a
 //!   resolver decides; an upheld dispute asks the slash court for a vetoable slash.
 //!
@@ -25,6 +27,7 @@ use stylus_sdk::{prelude::*, storage::*};
 /// Job states, as the market numbers them.
 pub mod status {
     pub const OPEN: u8 = 1;
+    pub const ACCEPTED: u8 = 2;
 }
 
 /// Dispute states.
@@ -37,6 +40,8 @@ pub mod dispute {
 
 /// The evidence hash of a missed-accept slash: `keccak256(MISSED_ACCEPT_TAG ‖ jobId)`.
 pub const MISSED_ACCEPT_TAG: [u8; 32] = *b"GpuComputeMarket:missed-accept\0\0";
+/// The evidence hash of an abandoned-job slash: `keccak256(ABANDONED_TAG ‖ jobId)`.
+pub const ABANDONED_TAG: [u8; 32] = *b"GpuComputeMarket:abandoned-job\0\0";
 
 mod selectors {
     use alloy_primitives::{Address, B256, U256};
@@ -52,6 +57,7 @@ mod selectors {
 
 contracts_common::sol_events! {
     event MissedAcceptSlashed(uint256 indexed jobId, address indexed provider, uint256 refunded, uint256 compensation, uint256 slashed);
+    event AbandonedJobSlashed(uint256 indexed jobId, address indexed provider, uint256 refunded, uint256 compensation, uint256 slashed);
     event DisputeOpened(uint256 indexed jobId, address indexed buyer, uint256 bond);
     event DisputeResolved(uint256 indexed jobId, bool upheld, uint256 slashRequestId);
     event ClassPricingSet(bytes32 indexed classId, uint256 poolId, bool classIsToken0, uint32 twapWindow, uint256 collateralPerStable);
@@ -75,6 +81,8 @@ contracts_common::contract_errors! {
         EnforcedPause();
         JobNotOpen(uint256 jobId, uint8 status);
         AcceptWindowOpen(uint256 jobId, uint64 deadline);
+        JobNotAccepted(uint256 jobId, uint8 status);
+        JobNotAbandoned(uint256 jobId, uint64 deadline);
         PricingNotSet(bytes32 classId);
         NotJobBuyer(uint256 jobId, address caller);
         NothingToDispute(uint256 jobId);
@@ -143,6 +151,7 @@ struct JobView {
     class_id: B256,
     escrow: U256,
     accept_deadline: u64,
+    accepted_at: u64,
     status: u8,
 }
 
@@ -201,13 +210,47 @@ impl Enforcement {
             class_id: w(2).into(),
             escrow: w(3),
             accept_deadline: w(6).saturating_to(),
+            accepted_at: w(7).saturating_to(),
             status: w(8).saturating_to(),
         })
     }
 
-    fn collateral_per_second(&self, class_id: B256) -> Result<U256, EnforcementError> {
+    /// Word `index` of `registry.classInfo(classId)`: 1 collateral per second, 3 the
+    /// maximum report delay.
+    fn class_info(&self, class_id: B256, index: usize) -> Result<U256, EnforcementError> {
         let out = self.view(self.registry.get(), selectors::CLASS_INFO, &[class_id.0])?;
-        Ok(calls::word_at(&out, 1).unwrap_or_default())
+        Ok(calls::word_at(&out, index).unwrap_or_default())
+    }
+
+    /// Closes a failed job: the escrow back to the buyer (`market.refundJob`), the provider
+    /// slashed for the job's seconds, the buyer compensated at the class token's TWAP first.
+    /// Returns `(refunded, compensation, slashed)`.
+    fn punish(
+        &mut self,
+        job_id: U256,
+        job: &JobView,
+        tag: [u8; 32],
+    ) -> Result<(U256, U256, U256), EnforcementError> {
+        let (price, rate) = self.twap_price(job.class_id)?;
+        let compensation = rules::missed_accept_compensation(job.escrow, price, rate);
+        let cps = self.class_info(job.class_id, 1)?;
+        let amount = rules::slash_amount(job.escrow, cps, compensation);
+        let market = self.market.get();
+        let refunded = self.call(market, selectors::REFUND_JOB, &[job_id.to_be_bytes()])?;
+        let evidence = eip712::hash_words(&[tag, job_id.to_be_bytes()]);
+        let vault = self.vault.get();
+        let slashed = self.call(
+            vault,
+            selectors::SLASH,
+            &[
+                word(job.provider),
+                amount.to_be_bytes(),
+                evidence.0,
+                word(job.buyer),
+                compensation.to_be_bytes(),
+            ],
+        )?;
+        Ok((refunded, compensation, slashed))
     }
 
     /// The class token's TWAP price in the stablecoin (UQ112x112) and the collateral rate.
@@ -283,26 +326,40 @@ impl Enforcement {
                 deadline: job.accept_deadline,
             }));
         }
-        let (price, rate) = self.twap_price(job.class_id)?;
-        let compensation = rules::missed_accept_compensation(job.escrow, price, rate);
-        let cps = self.collateral_per_second(job.class_id)?;
-        let amount = rules::slash_amount(job.escrow, cps, compensation);
-        let market = self.market.get();
-        let refunded = self.call(market, selectors::REFUND_JOB, &[job_id.to_be_bytes()])?;
-        let evidence = eip712::hash_words(&[MISSED_ACCEPT_TAG, job_id.to_be_bytes()]);
-        let vault = self.vault.get();
-        let slashed = self.call(
-            vault,
-            selectors::SLASH,
-            &[
-                word(job.provider),
-                amount.to_be_bytes(),
-                evidence.0,
-                word(job.buyer),
-                compensation.to_be_bytes(),
-            ],
-        )?;
+        let (refunded, compensation, slashed) = self.punish(job_id, &job, MISSED_ACCEPT_TAG)?;
         self.vm().log(MissedAcceptSlashed {
+            jobId: job_id,
+            provider: job.provider,
+            refunded,
+            compensation,
+            slashed,
+        });
+        Ok(slashed)
+    }
+
+    /// An accepted job whose provider stopped reporting. Once no report of it can still
+    /// arrive in time (`rules::abandoned_after`: the remaining escrow's seconds of wall time
+    /// after the acceptance or the last settled report, plus the class's report delay),
+    /// anyone closes it as for a missed accept: the escrow back to the buyer, the provider
+    /// slashed, the buyer compensated at the TWAP.
+    pub fn slash_abandoned_job(&mut self, job_id: U256) -> Result<U256, EnforcementError> {
+        self.when_not_paused()?;
+        let job = self.read_job(job_id)?;
+        if job.status != status::ACCEPTED {
+            return Err(EnforcementError::JobNotAccepted(JobNotAccepted {
+                jobId: job_id,
+                status: job.status,
+            }));
+        }
+        let record = self.view(self.settlement.get(), selectors::JOB_RECORD, &[job_id.to_be_bytes()])?;
+        let settled_at: u64 = calls::word_at(&record, 1).unwrap_or_default().saturating_to();
+        let delay: u64 = self.class_info(job.class_id, 3)?.saturating_to();
+        let deadline = rules::abandoned_after(job.accepted_at, settled_at, job.escrow, delay);
+        if self.vm().block_timestamp() <= deadline {
+            return Err(EnforcementError::JobNotAbandoned(JobNotAbandoned { jobId: job_id, deadline }));
+        }
+        let (refunded, compensation, slashed) = self.punish(job_id, &job, ABANDONED_TAG)?;
+        self.vm().log(AbandonedJobSlashed {
             jobId: job_id,
             provider: job.provider,
             refunded,
@@ -372,7 +429,7 @@ impl Enforcement {
         }));
         let mut request = U256::ZERO;
         if upheld {
-            let cps = self.collateral_per_second(job.class_id)?;
+            let cps = self.class_info(job.class_id, 1)?;
             let record = self.view(self.settlement.get(), selectors::JOB_RECORD, &[job_id.to_be_bytes()])?;
             let digest = calls::word_at(&record, 0).unwrap_or_default();
             let burned = calls::word_at(&record, 2).unwrap_or_default();

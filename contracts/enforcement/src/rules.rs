@@ -24,6 +24,16 @@ pub fn slash_amount(seconds: U256, collateral_per_second: U256, compensation: U2
     seconds.saturating_mul(collateral_per_second).max(compensation)
 }
 
+/// When an accepted job counts as abandoned: after its last sign of life (the acceptance or
+/// its last settled report, whichever is later) come at most `escrow` seconds of GPU work,
+/// which take at most that much wall time even on a single GPU, and the report of their
+/// last second may arrive up to `maxReportDelay` later. After this instant no report of the
+/// job can still settle in time. Saturating.
+pub fn abandoned_after(accepted_at: u64, last_settled_at: u64, escrow: U256, max_report_delay: u64) -> u64 {
+    let escrow: u64 = escrow.saturating_to();
+    accepted_at.max(last_settled_at).saturating_add(escrow).saturating_add(max_report_delay)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -47,6 +57,14 @@ mod tests {
         assert_eq!(slash_amount(U256::from(10), U256::from(7), U256::from(50)), U256::from(70));
         assert_eq!(slash_amount(U256::from(10), U256::from(4), U256::from(50)), U256::from(50));
         assert_eq!(slash_amount(U256::MAX, U256::from(2), U256::ZERO), U256::MAX);
+    }
+
+    #[test]
+    fn a_job_is_abandoned_only_after_its_work_and_report_delay() {
+        assert_eq!(abandoned_after(1_000, 0, U256::from(500), 3_600), 5_100);
+        // a settled report moves the last sign of life forward
+        assert_eq!(abandoned_after(1_000, 2_000, U256::from(500), 3_600), 6_100);
+        assert_eq!(abandoned_after(u64::MAX - 1, 0, U256::MAX, 1), u64::MAX, "saturates");
     }
 
     proptest! {

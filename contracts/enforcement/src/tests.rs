@@ -204,6 +204,85 @@ fn missed_accept_refunds_the_buyer_and_pays_the_twap_priced_compensation() {
     assert_eq!(s.class_pricing(class()), (u(42), false, 1_800, Q112 >> 1));
 }
 
+// ----- abandoned jobs -----
+
+/// Job 1 accepted at `accepted_at` with `escrow` seconds left.
+fn accepted_job_is(h: &TestHost, escrow: u64, accepted_at: u64) {
+    let view =
+        (BUYER, PROVIDER, class(), u(escrow), keccak256("spec"), 1u64, 600u64, accepted_at, U256::from(2));
+    h.mock_static_call(MARKET, Market::jobCall { jobId: u(1) }.abi_encode(), Ok(view.abi_encode_params()));
+}
+
+#[test]
+fn abandoned_job_waits_for_the_work_and_the_report_delay() {
+    let h = host();
+    let mut s = enforcement(&h);
+    price_class(&h, &mut s, true, Q112);
+    job_is(&h, u(1), PROVIDER, ESCROW, status::OPEN);
+    assert_eq!(
+        s.slash_abandoned_job(u(1)),
+        Err(EnforcementError::JobNotAccepted(JobNotAccepted { jobId: u(1), status: status::OPEN }))
+    );
+    // Accepted at 1_000 with 5_000 s escrowed, report delay 3_600: abandoned after 9_600.
+    accepted_job_is(&h, ESCROW, 1_000);
+    h.set_block_timestamp(9_600);
+    assert_eq!(
+        s.slash_abandoned_job(u(1)),
+        Err(EnforcementError::JobNotAbandoned(JobNotAbandoned { jobId: u(1), deadline: 9_600 }))
+    );
+    // A report settled at 9_000 (2_000 s left) moves the deadline to 14_600.
+    accepted_job_is(&h, 2_000, 1_000);
+    record_is(&h, 9_000, 3_000);
+    h.set_block_timestamp(14_600);
+    assert_eq!(
+        s.slash_abandoned_job(u(1)),
+        Err(EnforcementError::JobNotAbandoned(JobNotAbandoned { jobId: u(1), deadline: 14_600 }))
+    );
+    h.set_sender(GUARDIAN);
+    s.pause().unwrap();
+    h.set_block_timestamp(20_000);
+    assert_eq!(s.slash_abandoned_job(u(1)), Err(EnforcementError::EnforcedPause(EnforcedPause {})));
+}
+
+#[test]
+fn abandoned_job_refunds_the_buyer_and_slashes_the_provider() {
+    let h = host();
+    let mut s = enforcement(&h);
+    // class token is token0: price0 = 2 stable per second, collateral = stablecoin.
+    price_class(&h, &mut s, true, Q112);
+    twap_is(&h, Q112 * u(2), Q112 >> 1);
+    accepted_job_is(&h, 2_000, 1_000);
+    record_is(&h, 9_000, 3_000);
+    h.set_block_timestamp(14_601);
+    let compensation = u(4_000); // 2_000 s x 2
+    let amount = u(2_000 * PER_SECOND);
+    h.mock_call(
+        MARKET,
+        Market::refundJobCall { jobId: u(1) }.abi_encode(),
+        U256::ZERO,
+        Ok(u(2_000).abi_encode()),
+    );
+    let evidence = keccak256([*b"GpuComputeMarket:abandoned-job\0\0", u(1).to_be_bytes()].concat());
+    h.mock_call(
+        VAULT,
+        Vault::slashCall {
+            operator: PROVIDER,
+            amount,
+            evidenceHash: evidence,
+            beneficiary: BUYER,
+            compensation,
+        }
+        .abi_encode(),
+        U256::ZERO,
+        Ok(amount.abi_encode()),
+    );
+    h.set_sender(Address::repeat_byte(0x77)); // anyone
+    assert_eq!(s.slash_abandoned_job(u(1)), Ok(amount));
+    let (topics, data) = h.get_emitted_logs().last().unwrap().clone();
+    assert_eq!(topics, vec![AbandonedJobSlashed::SIGNATURE_HASH, B256::from(u(1)), PROVIDER.into_word()]);
+    assert_eq!(data, (u(2_000), compensation, amount).abi_encode_params());
+}
+
 // ----- disputes -----
 
 /// The settlement contract settled 150 s of job 1 at NOW (evidence digest `evidence()`).
