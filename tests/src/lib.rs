@@ -59,7 +59,7 @@ pub struct Role {
 }
 
 impl Role {
-    fn new(url: &str, key: PrivateKeySigner) -> Role {
+    pub fn new(url: &str, key: PrivateKeySigner) -> Role {
         let address = key.address();
         Role { p: network::signing_provider(url, key).unwrap(), address }
     }
