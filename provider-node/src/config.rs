@@ -38,11 +38,34 @@ pub struct NodeConfig {
 #[serde(deny_unknown_fields)]
 pub struct ChainConfig {
     pub chain_id: u64,
-    /// The market contract (EIP-712 verifying contract).
+    /// The market contract (EIP-712 verifying contract, and where jobs are opened).
     pub market: Address,
-    /// JSON-RPC endpoint (used by the chain watcher).
+    /// JSON-RPC endpoint. Set: `run` watches the market for jobs assigned to this provider
+    /// (see [`crate::chain`]). Absent: no chain access; jobs enter through the inbox only.
     #[serde(default)]
     pub rpc_url: Option<String>,
+    /// How often the watcher polls the chain head for new `JobOpened` events.
+    #[serde(default = "default_poll_interval_ms")]
+    pub poll_interval_ms: u64,
+    /// First block to scan when the data dir has no cursor yet (a fresh node). Absent: the
+    /// head at first start (jobs opened before it are not seen). `init --deployment` sets the
+    /// market's deployment block.
+    #[serde(default)]
+    pub start_block: Option<u64>,
+    /// Blocks to stay behind the head before reading events (0 on the devnet; a few on a
+    /// chain that can reorg).
+    #[serde(default)]
+    pub confirmations: u64,
+    /// Largest block range of one `eth_getLogs` request (public RPCs cap it).
+    #[serde(default = "default_max_block_range")]
+    pub max_block_range: u64,
+    /// The key that sends transactions (`acceptJob`): the provider's account, the address
+    /// jobs are assigned to. Absent: `node.key_file` (the report signing key) is also the
+    /// account. `PROVIDER_NODE_TX_KEY=0x...` takes precedence. The registry lets the
+    /// provider's account register a different report signing key, which is why they can
+    /// differ.
+    #[serde(default)]
+    pub tx_key_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Deserialize, PartialEq)]
@@ -152,6 +175,12 @@ impl Default for JobsConfig {
     }
 }
 
+fn default_poll_interval_ms() -> u64 {
+    2000
+}
+fn default_max_block_range() -> u64 {
+    10_000
+}
 fn default_backoff_initial_ms() -> u64 {
     500
 }
@@ -237,6 +266,20 @@ impl Config {
         if self.chain.market == Address::ZERO {
             return Err(key_err("chain.market", "is the zero address; set the deployed market contract"));
         }
+        if !(50..=600_000).contains(&self.chain.poll_interval_ms) {
+            return Err(key_err("chain.poll_interval_ms", "must be between 50 and 600000 milliseconds"));
+        }
+        if self.chain.max_block_range == 0 {
+            return Err(key_err("chain.max_block_range", "must be positive"));
+        }
+        if let Some(url) = &self.chain.rpc_url {
+            if !(url.starts_with("http://") || url.starts_with("https://")) {
+                return Err(key_err(
+                    "chain.rpc_url",
+                    format!("{url:?} is not an http:// or https:// URL (the watcher polls over HTTP)"),
+                ));
+            }
+        }
         if self.jobs.default_time_limit_s == 0 {
             return Err(key_err("jobs.default_time_limit_s", "must be positive"));
         }
@@ -254,8 +297,8 @@ fn apply_env(
     for (name, value) in env {
         let Some(rest) = name.strip_prefix(ENV_PREFIX) else { continue };
         let rest = rest.to_ascii_lowercase();
-        if rest == "key" {
-            continue; // the signing key itself, read by key.rs
+        if rest == "key" || rest == "tx_key" {
+            continue; // the keys themselves, read by key.rs
         }
         let Some(section) = SECTIONS.iter().find(|s| rest.starts_with(&format!("{s}_"))) else {
             return Err(key_err(name, format!("unknown section; expected one of {}", SECTIONS.join(", "))));
@@ -282,37 +325,68 @@ fn apply_env(
     Ok(())
 }
 
+/// What `provider-node init` puts into the commented `provider.toml`.
+#[derive(Debug, Clone)]
+pub struct Template<'a> {
+    pub chain_id: u64,
+    pub market: Address,
+    pub rpc_url: &'a str,
+    /// The market's deployment block (from `deployments/<network>.json`), if known.
+    pub start_block: Option<u64>,
+    pub relayer: &'a str,
+    pub meter: MeterChoice,
+    pub key_file: &'a Path,
+}
+
 /// The commented `provider.toml` that `provider-node init` writes.
-pub fn template(
-    chain_id: u64,
-    market: Address,
-    relayer: &str,
-    meter: MeterChoice,
-    key_file: &Path,
-) -> String {
-    let kind = match meter {
+pub fn template(t: &Template<'_>) -> String {
+    let kind = match t.meter {
         MeterChoice::Nvml => "nvml",
         MeterChoice::Simulated => "simulated",
+    };
+    let start_block = match t.start_block {
+        Some(b) => format!("start_block = {b}"),
+        None => "# start_block = 0".to_string(),
     };
     format!(
         r#"# provider-node configuration. Every key can be overridden from the environment as
 # PROVIDER_NODE_<SECTION>_<KEY>, e.g. PROVIDER_NODE_METER_KIND=simulated.
 
 [node]
-# Spool (signed reports waiting for the relayer), job logs and the job inbox.
+# Spool (signed reports waiting for the relayer), job logs, the job inbox and the chain
+# watcher's cursor and job states.
 data_dir = "./provider-data"
-# The provider's signing key (hex, file mode 0600). PROVIDER_NODE_KEY=0x... takes precedence.
+# The key that signs usage reports (hex, file mode 0600); register its address in the
+# registry as the provider's signing key. PROVIDER_NODE_KEY=0x... takes precedence.
 key_file = "{key_file}"
 
 [chain]
 chain_id = {chain_id}
-# The market contract: the EIP-712 verifying contract of every usage report.
+# The market contract: where jobs are opened and accepted, and the EIP-712 verifying
+# contract of every usage report.
 market = "{market}"
-# JSON-RPC endpoint of the chain (for watching jobs assigned to this provider).
-rpc_url = "http://127.0.0.1:8547"
+# JSON-RPC endpoint (HTTP). While set, `run` watches the market for JobOpened events
+# assigned to this provider, fetches each job's spec from the relayer's spec store, checks
+# its hash, accepts the job while a GPU is free and runs it. Remove it to take jobs only
+# from the inbox.
+rpc_url = "{rpc_url}"
+# How often the chain head is polled for new jobs.
+poll_interval_ms = 2000
+# First block to scan on the very first start (later starts resume from the cursor saved
+# in data_dir). Without it the watcher starts at the head it first sees.
+{start_block}
+# Blocks to stay behind the head (0 on the devnet; a few where the chain can reorg).
+confirmations = 0
+# Largest block range per eth_getLogs request.
+max_block_range = 10000
+# The key that sends transactions (acceptJob), i.e. the provider's account that jobs are
+# assigned to and that registered in the registry. Default: key_file above (one key for
+# both). PROVIDER_NODE_TX_KEY=0x... takes precedence.
+# tx_key_file = "provider-account.key"
 
 [relayer]
-# Reports are POSTed to {{url}}/v1/reports and retried with exponential backoff until acknowledged.
+# Reports are POSTed to {{url}}/v1/reports and retried with exponential backoff until
+# acknowledged; job specs are fetched from {{url}}/v1/specs/<specHash>.
 url = "{relayer}"
 backoff_initial_ms = 500
 backoff_max_ms = 60000
@@ -336,9 +410,15 @@ collectors = "auto"
 configfs_tsm_dir = "/sys/kernel/config/tsm/report"
 
 [jobs]
+# Time limit of a job whose spec names none. A chain job is also never run longer than
+# its escrow pays for (escrowed GPU-seconds / GPUs).
 default_time_limit_s = 3600
 "#,
-        key_file = key_file.display()
+        key_file = t.key_file.display(),
+        chain_id = t.chain_id,
+        market = t.market,
+        rpc_url = t.rpc_url,
+        relayer = t.relayer,
     )
 }
 
@@ -346,14 +426,20 @@ default_time_limit_s = 3600
 mod tests {
     use super::*;
 
+    fn base_template() -> Template<'static> {
+        Template {
+            chain_id: 412346,
+            market: Address::repeat_byte(0x5f),
+            rpc_url: "http://127.0.0.1:8547",
+            start_block: Some(6),
+            relayer: "http://127.0.0.1:8600",
+            meter: MeterChoice::Nvml,
+            key_file: Path::new("k.key"),
+        }
+    }
+
     fn base() -> String {
-        template(
-            412346,
-            Address::repeat_byte(0x5f),
-            "http://127.0.0.1:8600",
-            MeterChoice::Nvml,
-            Path::new("k.key"),
-        )
+        template(&base_template())
     }
 
     fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
@@ -367,6 +453,41 @@ mod tests {
         assert_eq!(c.meter.kind, MeterChoice::Nvml);
         assert_eq!(c.evidence.collectors, Collectors::Auto);
         assert_eq!(c.meter.simulated, SimulatedConfig::default());
+        assert_eq!(c.chain.rpc_url.as_deref(), Some("http://127.0.0.1:8547"));
+        assert_eq!(
+            (c.chain.poll_interval_ms, c.chain.start_block, c.chain.confirmations),
+            (2000, Some(6), 0)
+        );
+        assert_eq!(c.chain.tx_key_file, None, "one key for both unless configured");
+        // Without a deployment block the key is left commented out.
+        let t = Template { start_block: None, key_file: Path::new("k"), ..base_template() };
+        assert_eq!(Config::from_toml(&template(&t), env(&[])).unwrap().chain.start_block, None);
+    }
+
+    #[test]
+    fn chain_keys_are_validated_and_overridable() {
+        let c = Config::from_toml(
+            &base(),
+            env(&[
+                ("PROVIDER_NODE_CHAIN_POLL_INTERVAL_MS", "100"),
+                ("PROVIDER_NODE_CHAIN_TX_KEY_FILE", "/keys/account.key"),
+                ("PROVIDER_NODE_CHAIN_RPC_URL", "http://rpc:8547"),
+                ("PROVIDER_NODE_TX_KEY", "0xignored-here"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(c.chain.poll_interval_ms, 100);
+        assert_eq!(c.chain.tx_key_file, Some(PathBuf::from("/keys/account.key")));
+        assert_eq!(c.chain.rpc_url.as_deref(), Some("http://rpc:8547"));
+        let msg = |e: &[(&str, &str)]| Config::from_toml(&base(), env(e)).unwrap_err().to_string();
+        let m = msg(&[("PROVIDER_NODE_CHAIN_POLL_INTERVAL_MS", "5")]);
+        assert!(m.contains("chain.poll_interval_ms"), "{m}");
+        let m = msg(&[("PROVIDER_NODE_CHAIN_RPC_URL", "ws://x:1")]);
+        assert!(m.contains("chain.rpc_url"), "{m}");
+        let m = msg(&[("PROVIDER_NODE_CHAIN_MAX_BLOCK_RANGE", "0")]);
+        assert!(m.contains("chain.max_block_range"), "{m}");
+        let m = msg(&[("PROVIDER_NODE_CHAIN_START_BLOCK", "soon")]);
+        assert!(m.contains("chain.start_block"), "{m}");
     }
 
     #[test]

@@ -33,6 +33,83 @@ fn one() -> u32 {
     1
 }
 
+/// The version of the chain job spec format this node reads.
+pub const SPEC_VERSION: u32 = 1;
+
+/// A job spec as a buyer stores it in the relayer's spec store (`POST /v1/specs`) and
+/// commits to on chain (`openJob(.., specHash = keccak256(bytes))`): JSON, the fields of
+/// [`JobSpec`] without `job_id` (the market assigns the id after the hash is fixed) and with
+/// a format version:
+///
+/// ```json
+/// {"version": 1, "command": "python3", "args": ["train.py"], "env": {"EPOCHS": "3"},
+///  "gpus": 1, "time_limit_s": 600}
+/// ```
+///
+/// The hash is over the stored bytes exactly as they are; the node parses those bytes,
+/// never a re-serialisation. Unknown fields are refused (a buyer's typo must not silently
+/// change what runs).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SpecDocument {
+    pub version: u32,
+    pub command: String,
+    #[serde(default)]
+    pub args: Vec<String>,
+    #[serde(default)]
+    pub env: BTreeMap<String, String>,
+    #[serde(default = "one")]
+    pub gpus: u32,
+    #[serde(default)]
+    pub time_limit_s: Option<u64>,
+}
+
+#[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
+pub enum SpecError {
+    #[error("not a job spec (JSON, version {SPEC_VERSION}): {0}")]
+    Format(String),
+    #[error("spec version {0} is not supported (this node reads version {SPEC_VERSION})")]
+    Version(u32),
+    #[error("spec field `{0}`: {1}")]
+    Field(&'static str, String),
+}
+
+impl SpecDocument {
+    /// Parse the stored bytes.
+    pub fn parse(bytes: &[u8]) -> Result<Self, SpecError> {
+        let doc: SpecDocument =
+            serde_json::from_slice(bytes).map_err(|e| SpecError::Format(e.to_string()))?;
+        if doc.version != SPEC_VERSION {
+            return Err(SpecError::Version(doc.version));
+        }
+        if doc.command.trim().is_empty() {
+            return Err(SpecError::Field("command", "is empty".into()));
+        }
+        if doc.gpus == 0 {
+            return Err(SpecError::Field("gpus", "must be at least 1".into()));
+        }
+        if doc.time_limit_s == Some(0) {
+            return Err(SpecError::Field("time_limit_s", "must be positive".into()));
+        }
+        if let Some(k) = doc.env.keys().find(|k| k.is_empty() || k.contains('=') || k.contains('\0')) {
+            return Err(SpecError::Field("env", format!("{k:?} is not a valid variable name")));
+        }
+        Ok(doc)
+    }
+
+    /// The job to run for market job `job_id`, with the time limit the node settled on.
+    pub fn into_job(self, job_id: U256, time_limit_s: u64) -> JobSpec {
+        JobSpec {
+            job_id,
+            command: self.command,
+            args: self.args,
+            env: self.env,
+            gpus: self.gpus,
+            time_limit_s: Some(time_limit_s),
+        }
+    }
+}
+
 mod u256_dec {
     use alloy::primitives::U256;
     use serde::{Deserialize, Deserializer, Serializer};
@@ -183,6 +260,40 @@ mod tests {
             .await
             .unwrap_err();
         assert!(e.to_string().contains("/nonexistent/bin"), "{e}");
+    }
+
+    #[test]
+    fn chain_spec_parses_and_refuses_bad_documents() {
+        let d = SpecDocument::parse(
+            br#"{"version":1,"command":"python3","args":["t.py"],"env":{"A":"1"},"gpus":2,"time_limit_s":60}"#,
+        )
+        .unwrap();
+        assert_eq!((d.command.as_str(), d.gpus, d.time_limit_s), ("python3", 2, Some(60)));
+        let job = d.into_job(U256::from(4), 30);
+        assert_eq!(
+            (job.job_id, job.time_limit_s, job.args.clone()),
+            (U256::from(4), Some(30), vec!["t.py".into()])
+        );
+        let d = SpecDocument::parse(br#"{"version":1,"command":"sh"}"#).unwrap();
+        assert_eq!((d.gpus, d.time_limit_s, d.args.len()), (1, None, 0));
+        let err = |b: &[u8]| SpecDocument::parse(b).unwrap_err();
+        assert!(matches!(err(b"command = \"sh\""), SpecError::Format(_)), "TOML is not the chain format");
+        assert_eq!(err(br#"{"version":2,"command":"sh"}"#), SpecError::Version(2));
+        assert!(matches!(err(br#"{"command":"sh"}"#), SpecError::Format(m) if m.contains("version")));
+        assert!(
+            matches!(err(br#"{"version":1,"command":"sh","gpu":2}"#), SpecError::Format(m) if m.contains("gpu"))
+        );
+        assert!(matches!(err(br#"{"version":1,"command":" "}"#), SpecError::Field("command", _)));
+        assert!(matches!(err(br#"{"version":1,"command":"sh","gpus":0}"#), SpecError::Field("gpus", _)));
+        assert!(matches!(
+            err(br#"{"version":1,"command":"sh","time_limit_s":0}"#),
+            SpecError::Field("time_limit_s", _)
+        ));
+        assert!(matches!(
+            err(br#"{"version":1,"command":"sh","env":{"A=B":"x"}}"#),
+            SpecError::Field("env", _)
+        ));
+        assert!(matches!(err(&[0xff, 0xfe]), SpecError::Format(_)));
     }
 
     #[test]

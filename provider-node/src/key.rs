@@ -7,6 +7,8 @@ use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::Path;
 
 pub const KEY_ENV: &str = "PROVIDER_NODE_KEY";
+/// The transaction key (the provider's account) from the environment.
+pub const TX_KEY_ENV: &str = "PROVIDER_NODE_TX_KEY";
 
 #[derive(Debug, thiserror::Error)]
 pub enum KeyError {
@@ -38,6 +40,24 @@ pub fn load(path: &Path, env_value: Option<String>) -> Result<PrivateKeySigner, 
     let text =
         std::fs::read_to_string(path).map_err(|source| KeyError::Io { path: shown.clone(), source })?;
     parse(&text, &shown)
+}
+
+/// Load the key that sends transactions (the provider's account): `PROVIDER_NODE_TX_KEY`,
+/// else `chain.tx_key_file`, else the report signing key (`PROVIDER_NODE_KEY` /
+/// `node.key_file`), so a provider with one key configures nothing extra.
+pub fn load_tx(
+    tx_key_file: Option<&Path>,
+    tx_env: Option<String>,
+    signing_key_file: &Path,
+    signing_env: Option<String>,
+) -> Result<PrivateKeySigner, KeyError> {
+    if let Some(v) = tx_env {
+        return parse(&v, TX_KEY_ENV);
+    }
+    match tx_key_file {
+        Some(path) => load(path, None),
+        None => load(signing_key_file, signing_env),
+    }
 }
 
 /// Generate a key and write it to `path` with mode 0600 (created exclusively: never
@@ -83,5 +103,22 @@ mod tests {
         let from_env = load(&p, Some(env)).unwrap();
         assert_eq!(from_env.to_bytes().0, [2u8; 32]);
         assert!(matches!(load(&p, Some("nope".into())), Err(KeyError::Invalid(_))));
+    }
+
+    #[test]
+    fn tx_key_defaults_to_the_signing_key_and_can_be_separate() {
+        let dir = tempfile::tempdir().unwrap();
+        let signing = dir.path().join("signing.key");
+        let account = dir.path().join("account.key");
+        let s = generate(&signing).unwrap();
+        let a = generate(&account).unwrap();
+        assert_eq!(load_tx(None, None, &signing, None).unwrap().address(), s.address());
+        assert_eq!(load_tx(Some(&account), None, &signing, None).unwrap().address(), a.address());
+        let env = "0x0303030303030303030303030303030303030303030303030303030303030303".to_string();
+        assert_eq!(load_tx(Some(&account), Some(env), &signing, None).unwrap().to_bytes().0, [3u8; 32]);
+        let e = load_tx(None, Some("0xbad".into()), &signing, None).unwrap_err();
+        assert!(e.to_string().contains(TX_KEY_ENV), "{e}");
+        let e = load_tx(Some(&dir.path().join("missing")), None, &signing, None).unwrap_err();
+        assert!(e.to_string().contains("missing"), "{e}");
     }
 }

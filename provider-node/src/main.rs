@@ -1,8 +1,10 @@
 //! `provider-node`: init, run, status, exec (one job now), verify-report.
 
 use alloy::primitives::{Address, U256};
+use alloy::signers::local::PrivateKeySigner;
 use clap::{Parser, Subcommand};
 use eyre::{eyre, WrapErr};
+use provider_node::chain::{self, Watcher};
 use provider_node::config::{self, Config, MeterChoice};
 use provider_node::jobs::JobSpec;
 use provider_node::key;
@@ -24,15 +26,25 @@ struct Cli {
 #[derive(Subcommand)]
 enum Cmd {
     /// Write a signing key (0600) and a commented provider.toml.
+    ///
+    /// The market, chain id and first block to watch come from the flags, else from a
+    /// deployment record (`--deployment`, or `deployments/devnet.json` when it exists here).
     Init {
         #[arg(long, default_value = "provider.toml")]
         config: PathBuf,
         #[arg(long, default_value = "provider.key")]
         key_file: PathBuf,
-        #[arg(long, default_value_t = 412346)]
-        chain_id: u64,
-        #[arg(long, default_value = "0x0000000000000000000000000000000000000001")]
-        market: Address,
+        /// Default: the deployment's, else 412346 (the devnet).
+        #[arg(long)]
+        chain_id: Option<u64>,
+        /// Default: the deployment's market.
+        #[arg(long)]
+        market: Option<Address>,
+        /// A deployment record written by the deployer (`deployments/<network>.json`).
+        #[arg(long)]
+        deployment: Option<PathBuf>,
+        #[arg(long, default_value = "http://127.0.0.1:8547")]
+        rpc_url: String,
         #[arg(long, default_value = "http://127.0.0.1:8600")]
         relayer: String,
         /// Configure the simulated meter (no GPU).
@@ -66,24 +78,81 @@ enum Cmd {
     /// Check a signed report (wire JSON, e.g. a spool file) with the market's rules.
     VerifyReport {
         file: PathBuf,
-        /// Also require this signer.
+        /// Also require this provider (`report.provider`).
         #[arg(long)]
         provider: Option<Address>,
+        /// The provider's registered signing key, when it is not the provider's account.
+        #[arg(long)]
+        signer: Option<Address>,
     },
 }
 
-fn load(path: &Path) -> eyre::Result<(Config, alloy::signers::local::PrivateKeySigner)> {
+/// The config, the report signing key and the transaction key (the provider's account).
+fn load(path: &Path) -> eyre::Result<(Config, PrivateKeySigner, PrivateKeySigner)> {
     let cfg = Config::load(path, std::env::vars())?;
     let signer = key::load(&cfg.node.key_file, std::env::var(key::KEY_ENV).ok())?;
-    Ok((cfg, signer))
+    let tx = key::load_tx(
+        cfg.chain.tx_key_file.as_deref(),
+        std::env::var(key::TX_KEY_ENV).ok(),
+        &cfg.node.key_file,
+        std::env::var(key::KEY_ENV).ok(),
+    )
+    .wrap_err("loading the transaction key (chain.tx_key_file)")?;
+    Ok((cfg, signer, tx))
+}
+
+/// What `init` takes from a deployer record: chain id, market, and the market's deployment
+/// block (the first block the watcher needs to scan).
+struct DeploymentInfo {
+    chain_id: u64,
+    market: Address,
+    market_block: Option<u64>,
+}
+
+fn read_deployment(path: &Path) -> eyre::Result<DeploymentInfo> {
+    let text = std::fs::read_to_string(path).wrap_err_with(|| format!("reading {}", path.display()))?;
+    let doc: serde_json::Value =
+        serde_json::from_str(&text).wrap_err_with(|| format!("{} is not JSON", path.display()))?;
+    let chain_id = doc["chainId"]
+        .as_u64()
+        .ok_or_else(|| eyre!("{}: no numeric `chainId`; not a deployment record", path.display()))?;
+    let market = doc["contracts"]["market"]["address"]
+        .as_str()
+        .and_then(|a| a.parse::<Address>().ok())
+        .ok_or_else(|| eyre!("{}: no `contracts.market.address`", path.display()))?;
+    Ok(DeploymentInfo { chain_id, market, market_block: doc["contracts"]["market"]["block"].as_u64() })
 }
 
 async fn real_main(cli: Cli) -> eyre::Result<()> {
     match cli.cmd {
-        Cmd::Init { config: cfg_path, key_file, chain_id, market, relayer, simulated } => {
+        Cmd::Init {
+            config: cfg_path,
+            key_file,
+            chain_id,
+            market,
+            deployment,
+            rpc_url,
+            relayer,
+            simulated,
+        } => {
             if cfg_path.exists() {
                 return Err(eyre!("{} already exists; refusing to overwrite it", cfg_path.display()));
             }
+            let default_record = Path::new("deployments/devnet.json");
+            let record = match (&deployment, market) {
+                (Some(p), _) => Some(read_deployment(p)?),
+                (None, None) if default_record.exists() => {
+                    println!("using {}", default_record.display());
+                    Some(read_deployment(default_record)?)
+                }
+                _ => None,
+            };
+            let market = market.or(record.as_ref().map(|r| r.market)).ok_or_else(|| {
+                eyre!("no market address: pass --market 0x... or --deployment deployments/<network>.json")
+            })?;
+            let chain_id = chain_id.or(record.as_ref().map(|r| r.chain_id)).unwrap_or(412346);
+            // The deployment block only applies to the deployment's own market.
+            let start_block = record.as_ref().filter(|r| r.market == market).and_then(|r| r.market_block);
             let address = match std::env::var(key::KEY_ENV) {
                 Ok(v) => {
                     println!("using the key from {} (no key file written)", key::KEY_ENV);
@@ -96,25 +165,66 @@ async fn real_main(cli: Cli) -> eyre::Result<()> {
                 }
             };
             let meter = if simulated { MeterChoice::Simulated } else { MeterChoice::Nvml };
-            std::fs::write(&cfg_path, config::template(chain_id, market, &relayer, meter, &key_file))
-                .wrap_err_with(|| format!("writing {}", cfg_path.display()))?;
+            let text = config::template(&config::Template {
+                chain_id,
+                market,
+                rpc_url: &rpc_url,
+                start_block,
+                relayer: &relayer,
+                meter,
+                key_file: &key_file,
+            });
+            std::fs::write(&cfg_path, text).wrap_err_with(|| format!("writing {}", cfg_path.display()))?;
             println!("wrote {}\nprovider address: {address}", cfg_path.display());
         }
         Cmd::Run { config } => {
-            let (cfg, signer) = load(&config)?;
-            let node = Node::start(cfg, signer)?;
-            node.run().await?;
+            let (cfg, signer, tx) = load(&config)?;
+            let watch = cfg.chain.rpc_url.is_some();
+            let node = Node::start_as(cfg, signer, tx.address())?;
+            let watcher = if watch { Some(Watcher::new(node.clone(), tx)?) } else { None };
+            node.run(watcher).await?;
         }
         Cmd::Status { config } => {
-            let (cfg, signer) = load(&config)?;
-            println!("provider:  {}", signer.address());
+            let (cfg, signer, tx) = load(&config)?;
+            if tx.address() == signer.address() {
+                println!("provider:  {}", signer.address());
+            } else {
+                println!("provider:  {} (reports signed by {})", tx.address(), signer.address());
+            }
             println!(
                 "chain:     id {} market {} rpc {}",
                 cfg.chain.chain_id,
                 cfg.chain.market,
                 cfg.chain.rpc_url.as_deref().unwrap_or("-")
             );
-            println!("relayer:   {}/v1/reports", cfg.relayer.url.trim_end_matches('/'));
+            match cfg.chain.rpc_url.as_deref() {
+                None => println!("head:      - (no chain.rpc_url: the chain watcher is off)"),
+                Some(url) => match chain::head(url).await {
+                    Ok((id, head)) if id == cfg.chain.chain_id => println!("head:      block {head}"),
+                    Ok((id, head)) => {
+                        println!(
+                            "head:      block {head} of chain {id}, NOT the configured chain {}",
+                            cfg.chain.chain_id
+                        )
+                    }
+                    Err(e) => println!("head:      unreachable: {e}"),
+                },
+            }
+            let store = chain::ChainStore::new(&cfg.node.data_dir);
+            match store.cursor() {
+                Ok(Some(c)) if c.market == cfg.chain.market => {
+                    println!("watcher:   next block to scan {}", c.next_block)
+                }
+                Ok(Some(c)) => {
+                    println!("watcher:   cursor is for another market ({}); it starts over", c.market)
+                }
+                Ok(None) => println!("watcher:   has not scanned yet"),
+                Err(e) => println!("watcher:   {e}"),
+            }
+            println!(
+                "relayer:   {} (reports to /v1/reports, job specs from /v1/specs)",
+                cfg.relayer.url.trim_end_matches('/')
+            );
             match node::open_meter(&cfg) {
                 Ok(m) => match m.gpus() {
                     Ok(gpus) => {
@@ -160,17 +270,11 @@ async fn real_main(cli: Cli) -> eyre::Result<()> {
                 }
                 Err(e) => println!("spool:     {e}"),
             }
-            let jobs = cfg.node.data_dir.join("jobs");
-            let count = std::fs::read_dir(&jobs).map(|d| d.count()).unwrap_or(0);
-            println!("jobs:      {count} in {}", jobs.display());
-            println!(
-                "chain watcher: not built yet (jobs enter through {}/inbox or `exec`)",
-                cfg.node.data_dir.display()
-            );
+            print_jobs(&cfg.node.data_dir, &store);
         }
         Cmd::Exec { config, job_id, gpus, time_limit_s, command } => {
-            let (cfg, signer) = load(&config)?;
-            let node = Node::start(cfg, signer)?;
+            let (cfg, signer, tx) = load(&config)?;
+            let node = Node::start_as(cfg, signer, tx.address())?;
             let (command, args) = command.split_first().ok_or_else(|| eyre!("no command given"))?;
             let spec = JobSpec {
                 job_id,
@@ -189,13 +293,13 @@ async fn real_main(cli: Cli) -> eyre::Result<()> {
                 Err(e) => println!("spool: {e}"),
             }
         }
-        Cmd::VerifyReport { file, provider } => {
+        Cmd::VerifyReport { file, provider, signer } => {
             let bytes = std::fs::read(&file).wrap_err_with(|| format!("reading {}", file.display()))?;
             let s = market_protocol::SignedReport::from_json(&bytes)?;
-            let signer = provider_node::verify::verify(&s)?;
+            let signer = provider_node::verify::verify_signed_by(&s, signer.unwrap_or(s.report.provider))?;
             if let Some(p) = provider {
-                if p != signer {
-                    return Err(eyre!("signed by {signer}, expected {p}"));
+                if p != s.report.provider {
+                    return Err(eyre!("the report is for provider {}, expected {p}", s.report.provider));
                 }
             }
             println!(
@@ -209,6 +313,28 @@ async fn real_main(cli: Cli) -> eyre::Result<()> {
         }
     }
     Ok(())
+}
+
+/// The jobs the node knows, counted by phase and listed (newest last).
+fn print_jobs(data_dir: &Path, store: &chain::ChainStore) {
+    let known = store.jobs().unwrap_or_else(|e| {
+        println!("jobs:      {e}");
+        Default::default()
+    });
+    let ids = store.ids().unwrap_or_default();
+    let phases: Vec<(U256, &str)> = ids
+        .iter()
+        .filter_map(|id| chain::job_phase(data_dir, *id, known.get(id)).map(|p| (*id, p)))
+        .collect();
+    let order = ["assigned", "accepted", "running", "reported", "refused", "expired", "closed"];
+    let counts: Vec<String> =
+        order.iter().map(|p| format!("{} {p}", phases.iter().filter(|(_, q)| q == p).count())).collect();
+    println!("jobs:      {} known: {}", phases.len(), counts.join(", "));
+    for (id, phase) in &phases {
+        let why = known.get(id).and_then(|j| j.reason.clone()).map(|r| format!(" ({r})")).unwrap_or_default();
+        let source = if known.contains_key(id) { "chain" } else { "local" };
+        println!("  job {id}: {phase} [{source}]{why}");
+    }
 }
 
 fn main() {

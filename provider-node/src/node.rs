@@ -1,5 +1,5 @@
-//! The node: meter + evidence + signer + spool + sender, and the job loop (inbox directory
-//! now; the chain watcher later, see [`crate::chain`]).
+//! The node: meter + evidence + signer + spool + sender, and where jobs come from: the inbox
+//! directory, `exec`, and the chain watcher ([`crate::chain`]).
 
 use crate::config::{Config, MeterChoice};
 use crate::evidence::EvidenceSet;
@@ -11,7 +11,7 @@ use crate::metering::GpuUsage;
 use crate::reporting;
 use crate::sender::Sender;
 use crate::spool::Spool;
-use alloy::primitives::U256;
+use alloy::primitives::{Address, U256};
 use alloy::signers::local::PrivateKeySigner;
 use eyre::{eyre, WrapErr};
 use market_protocol::wire::{ReportId, SignedReport};
@@ -55,6 +55,9 @@ pub struct GpuRecord {
 pub struct Node {
     cfg: Config,
     signer: PrivateKeySigner,
+    /// The provider's account: `report.provider`, the address jobs are assigned to. The
+    /// signer's address unless a separate transaction key is configured.
+    provider: Address,
     domain: MarketDomain,
     meter: Arc<dyn Meter>,
     gpus: Vec<GpuInfo>,
@@ -64,8 +67,35 @@ pub struct Node {
     wake: Arc<tokio::sync::Notify>,
 }
 
+/// GPUs taken from the node's free set; they go back when the lease is dropped, so a job that
+/// fails or panics cannot leak them.
+pub struct GpuLease {
+    node: Arc<Node>,
+    gpus: Vec<GpuInfo>,
+}
+
+impl GpuLease {
+    pub fn gpus(&self) -> &[GpuInfo] {
+        &self.gpus
+    }
+}
+
+impl Drop for GpuLease {
+    fn drop(&mut self) {
+        self.node.release(&self.gpus);
+    }
+}
+
 impl Node {
+    /// A node whose report signer is also the provider's account.
     pub fn start(cfg: Config, signer: PrivateKeySigner) -> eyre::Result<Arc<Self>> {
+        let provider = signer.address();
+        Self::start_as(cfg, signer, provider)
+    }
+
+    /// A node for the provider account `provider`, signing reports with `signer` (the key
+    /// the provider registered as its signing key).
+    pub fn start_as(cfg: Config, signer: PrivateKeySigner, provider: Address) -> eyre::Result<Arc<Self>> {
         let meter = open_meter(&cfg)?;
         let gpus = meter.gpus()?;
         if gpus.is_empty() {
@@ -82,12 +112,13 @@ impl Node {
                 Err(e) => tracing::warn!(gpu = g.index, error = %e, "cannot read accounting mode"),
             }
         }
-        let evidence = EvidenceSet::start(&cfg.evidence, meter.clone(), signer.address(), gpus.first())
+        let evidence = EvidenceSet::start(&cfg.evidence, meter.clone(), provider, gpus.first())
             .wrap_err("starting evidence collection")?;
         let spool = Spool::open(&cfg.node.data_dir)?;
         let domain = MarketDomain::new(cfg.chain.chain_id, cfg.chain.market);
         tracing::info!(
-            provider = %signer.address(),
+            %provider,
+            signer = %signer.address(),
             gpus = gpus.len(),
             evidence = ?evidence.kinds(),
             evidence_digest = %evidence.digest(),
@@ -97,6 +128,7 @@ impl Node {
         Ok(Arc::new(Self {
             cfg,
             signer,
+            provider,
             domain,
             meter,
             gpus,
@@ -105,6 +137,30 @@ impl Node {
             spool,
             wake: Default::default(),
         }))
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.cfg
+    }
+
+    /// The provider's account (see [`Node::start_as`]).
+    pub fn provider(&self) -> Address {
+        self.provider
+    }
+
+    /// How many GPUs the node has, free or not.
+    pub fn gpu_count(&self) -> usize {
+        self.gpus.len()
+    }
+
+    /// Take `n` free GPUs, or `None` if fewer are free now.
+    pub fn lease(self: &Arc<Self>, n: u32) -> Option<GpuLease> {
+        self.take_gpus(n).map(|gpus| GpuLease { node: self.clone(), gpus })
+    }
+
+    /// Whether the job was already taken by this node (it runs at most once, see `claim`).
+    pub fn is_claimed(&self, job_id: U256) -> bool {
+        jobs::job_dir(&self.cfg.node.data_dir, job_id).join("claim").exists()
     }
 
     pub fn spool(&self) -> &Spool {
@@ -163,11 +219,23 @@ impl Node {
 
     /// Run one job to completion: claim, meter, sign one report per GPU, spool them durably,
     /// wake the sender. Returns the record; `Ok(None)` if not enough GPUs are free.
-    pub async fn execute(&self, spec: &JobSpec) -> eyre::Result<Option<JobRecord>> {
-        let Some(gpus) = self.take_gpus(spec.gpus) else { return Ok(None) };
-        let result = self.execute_on(spec, &gpus).await;
-        self.release(&gpus);
-        result.map(Some)
+    pub async fn execute(self: &Arc<Self>, spec: &JobSpec) -> eyre::Result<Option<JobRecord>> {
+        let Some(lease) = self.lease(spec.gpus) else { return Ok(None) };
+        self.execute_leased(spec, &lease).await.map(Some)
+    }
+
+    /// Run one job on GPUs already leased (the chain watcher leases them before it accepts
+    /// the job, so an accepted job always has its GPUs).
+    pub async fn execute_leased(&self, spec: &JobSpec, lease: &GpuLease) -> eyre::Result<JobRecord> {
+        if lease.gpus.len() != spec.gpus as usize {
+            return Err(eyre!(
+                "job {} asks for {} GPU(s), the lease holds {}",
+                spec.job_id,
+                spec.gpus,
+                lease.gpus.len()
+            ));
+        }
+        self.execute_on(spec, &lease.gpus).await
     }
 
     async fn execute_on(&self, spec: &JobSpec, gpus: &[GpuInfo]) -> eyre::Result<JobRecord> {
@@ -186,7 +254,7 @@ impl Node {
             // The last GPU's report is the job's final one: settling it refunds the rest.
             let (report, usage) = reporting::build(
                 spec.job_id,
-                self.signer.address(),
+                self.provider,
                 gpu,
                 &samples,
                 self.evidence.digest(),
@@ -216,9 +284,17 @@ impl Node {
         Ok(record)
     }
 
-    /// Run until Ctrl-C / SIGTERM: the sender, and the inbox poller.
-    pub async fn run(self: Arc<Self>) -> eyre::Result<()> {
+    /// Run until Ctrl-C / SIGTERM: the sender, the inbox poller and, when given, the chain
+    /// watcher.
+    pub async fn run(self: Arc<Self>, watcher: Option<crate::chain::Watcher>) -> eyre::Result<()> {
         let sender = tokio::spawn(self.sender().run(self.wake.clone()));
+        let watcher = match watcher {
+            Some(w) => Some(tokio::spawn(w.run())),
+            None => {
+                tracing::info!("chain watcher off (no chain.rpc_url): jobs come from the inbox only");
+                None
+            }
+        };
         let inbox = self.cfg.node.data_dir.join("inbox");
         std::fs::create_dir_all(inbox.join("rejected"))
             .wrap_err_with(|| format!("creating {}", inbox.display()))?;
@@ -236,6 +312,9 @@ impl Node {
         }
         tracing::info!("stopping");
         sender.abort();
+        if let Some(w) = watcher {
+            w.abort();
+        }
         Ok(())
     }
 
@@ -266,18 +345,18 @@ impl Node {
                 reject(format!("asks for {} GPUs, this node has {}", spec.gpus, self.gpus.len()));
                 continue;
             }
-            let Some(gpus) = self.take_gpus(spec.gpus) else { continue };
+            let Some(lease) = self.lease(spec.gpus) else { continue };
             // Out of the inbox before it runs, so a restart never picks it up again.
             let dir = jobs::job_dir(&self.cfg.node.data_dir, spec.job_id);
             std::fs::create_dir_all(&dir)?;
             std::fs::rename(&file, dir.join("spec.toml"))?;
             let node = self.clone();
             tokio::spawn(async move {
-                match node.execute_on(&spec, &gpus).await {
+                match node.execute_leased(&spec, &lease).await {
                     Ok(r) => tracing::info!(job = %r.job_id, exit = ?r.outcome.exit_code, "job finished"),
                     Err(e) => tracing::error!(job = %spec.job_id, error = format!("{e:#}"), "job failed"),
                 }
-                node.release(&gpus);
+                drop(lease);
             });
         }
         Ok(())

@@ -12,7 +12,7 @@ use market_protocol::wire::SignedReport;
 pub enum VerifyError {
     #[error("signature: {0}")]
     Signature(String),
-    #[error("signed by {recovered}, but report.provider is {provider}")]
+    #[error("signed by {recovered}, but the provider's signing key is {provider}")]
     NotByProvider { recovered: Address, provider: Address },
     #[error("report shape: {0}")]
     Shape(String),
@@ -26,13 +26,20 @@ pub enum VerifyError {
     NotBound(EvidenceKind),
 }
 
-/// Everything checked; returns the signer.
+/// Everything checked, for a provider whose account signs its own reports; returns the
+/// signer.
 pub fn verify(s: &SignedReport) -> Result<Address, VerifyError> {
+    verify_signed_by(s, s.report.provider)
+}
+
+/// Everything checked, with the signature by `signing_key`: the key the provider registered
+/// for its reports, which may differ from its account (`report.provider`).
+pub fn verify_signed_by(s: &SignedReport, signing_key: Address) -> Result<Address, VerifyError> {
     let r = &s.report;
     r.check_shape().map_err(|e| VerifyError::Shape(e.to_string()))?;
     let recovered = s.signer().map_err(|e| VerifyError::Signature(e.to_string()))?;
-    if recovered != r.provider {
-        return Err(VerifyError::NotByProvider { recovered, provider: r.provider });
+    if recovered != signing_key {
+        return Err(VerifyError::NotByProvider { recovered, provider: signing_key });
     }
     let window = r.endTs - r.startTs;
     if r.gpuSeconds > window {

@@ -11,7 +11,7 @@ use std::process::Command;
 
 fn bin() -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_provider-node"));
-    c.env_remove("PROVIDER_NODE_KEY").env("RUST_LOG", "warn");
+    c.env_remove("PROVIDER_NODE_KEY").env_remove("PROVIDER_NODE_TX_KEY").env("RUST_LOG", "warn");
     c
 }
 
@@ -147,4 +147,75 @@ fn simulated_job_report_verifies_with_the_market_rules() {
     assert!(st.contains("Simulated, 2 GPU(s)") && st.contains("2 pending, 0 sent"), "{st}");
     let digest = evidence_digest(&[EvidenceIdentity::None { provider }]).unwrap();
     assert!(st.contains(&format!("evidenceDigest {digest}")), "{st}");
+}
+
+#[test]
+fn init_without_a_market_says_how_to_give_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = bin().current_dir(dir.path()).args(["init", "--simulated"]).output().unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("--market") && stderr.contains("--deployment"), "{stderr}");
+    let bad = dir.path().join("devnet.json");
+    std::fs::write(&bad, r#"{"chainId": 412346, "contracts": {}}"#).unwrap();
+    let out = bin().current_dir(dir.path()).args(["init", "--deployment"]).arg(&bad).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && stderr.contains("contracts.market.address"), "{stderr}");
+    assert!(!dir.path().join("provider.toml").exists(), "nothing written on error");
+}
+
+/// A provider whose account (the transaction key) differs from its registered report
+/// signing key: reports name the account and are signed by the signing key.
+#[test]
+fn separate_transaction_key_is_the_reports_provider() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = common::write_config(
+        dir.path(),
+        "http://127.0.0.1:9",
+        "kind = \"simulated\"\nsample_interval_ms = 50",
+        "",
+    );
+    let account_key = "0x0303030303030303030303030303030303030303030303030303030303030303";
+    let account =
+        alloy::signers::local::PrivateKeySigner::from_bytes(&account_key.parse().unwrap()).unwrap().address();
+    let signer =
+        alloy::signers::local::PrivateKeySigner::from_bytes(&common::KEY.parse().unwrap()).unwrap().address();
+    let out = bin()
+        .env("PROVIDER_NODE_TX_KEY", account_key)
+        .args(["exec", "--config"])
+        .arg(&cfg)
+        .args(["--job-id", "8", "--", "true"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let file =
+        std::fs::read_dir(dir.path().join("data/spool/pending")).unwrap().next().unwrap().unwrap().path();
+    let s = SignedReport::from_json(&std::fs::read(&file).unwrap()).unwrap();
+    assert_eq!((s.report.provider, s.signer().unwrap()), (account, signer));
+    assert_eq!(
+        s.report.evidenceDigest,
+        evidence_digest(&[EvidenceIdentity::None { provider: account }]).unwrap()
+    );
+    let v = bin().arg("verify-report").arg(&file).output().unwrap();
+    assert!(!v.status.success(), "not signed by the account itself");
+    let v = bin()
+        .arg("verify-report")
+        .arg(&file)
+        .args(["--signer", &signer.to_string(), "--provider", &account.to_string()])
+        .output()
+        .unwrap();
+    assert!(v.status.success(), "{}", String::from_utf8_lossy(&v.stderr));
+    let st = bin()
+        .env("PROVIDER_NODE_TX_KEY", account_key)
+        .args(["status", "--config"])
+        .arg(&cfg)
+        .output()
+        .unwrap();
+    let st = String::from_utf8_lossy(&st.stdout);
+    assert!(st.contains(&format!("provider:  {account} (reports signed by {signer})")), "{st}");
+    assert!(
+        st.contains("chain watcher is off")
+            && st.contains("1 known: 0 assigned, 0 accepted, 0 running, 1 reported"),
+        "{st}"
+    );
 }

@@ -114,9 +114,12 @@ pub fn simulated_evidence_digest(provider: Address) -> B256 {
     keccak256(keccak256(pre))
 }
 
-/// The simulated GPU's UUID hash: `keccak256("GPU-SIMULATED-<provider>-0")`.
-pub fn simulated_gpu_uuid_hash(provider: Address) -> B256 {
-    keccak256(format!("GPU-SIMULATED-{provider}-0"))
+/// The UUID hash of the provider node's first simulated GPU, `keccak256("GPU-SIMULATED-0000")`
+/// (`provider-node`'s `SimulatedMeter::uuid(0)`), so that the node's reports name a GPU the
+/// registry knows. Simulated UUIDs are the same on every node: one simulated provider per
+/// chain (the registry gives a GPU hash one owner).
+pub fn simulated_gpu_uuid_hash() -> B256 {
+    keccak256("GPU-SIMULATED-0000")
 }
 
 /// Seeds the demo market. `provider` and `buyer` sign their own transactions.
@@ -174,7 +177,7 @@ pub async fn seed(
         send!("stake in the vault", v.deposit(missing, me));
     }
 
-    let gpu = simulated_gpu_uuid_hash(me);
+    let gpu = simulated_gpu_uuid_hash();
     let digest = simulated_evidence_digest(me);
     let reg = ISeedRegistry::new(registry, &p);
     if !view!("read the provider's registration", reg.providerInfo(class.class_id, me))._0 {

@@ -238,6 +238,8 @@ async fn bring_up(
         let init = std::process::Command::new(bin("provider-node"))
             .args(["init", "--config", &cfg.display().to_string(), "--chain-id", &net.chain_id.to_string()])
             .args(["--market", &market.to_string(), "--relayer", &relayer_url, "--simulated"])
+            // The node watches this chain for jobs assigned to it (from the market's block).
+            .args(["--rpc-url", &url.to_string(), "--deployment", &out.display().to_string()])
             .envs(env.iter().cloned())
             .current_dir(&run_dir)
             .stdout(std::process::Stdio::null())
