@@ -33,6 +33,15 @@ pub const ACTIVATION_GAS_ALLOWANCE: u64 = 12_000_000;
 /// Allowance per wiring call (setMinter, setRole, listClass, setRelayer, createPool).
 pub const WIRING_GAS: u64 = 300_000;
 
+/// Gas allowance of one wiring step: growing an oracle ring writes three fresh storage
+/// words per observation (22,100 gas each, cold), the others fit [`WIRING_GAS`].
+pub fn wiring_gas(step: &plan::Wire) -> u64 {
+    match step {
+        plan::Wire::GrowOracle { cardinality, .. } => WIRING_GAS + *cardinality as u64 * 3 * 22_100,
+        _ => WIRING_GAS,
+    }
+}
+
 /// One line of the plan.
 #[derive(Clone, Debug)]
 pub struct PlanLine {
@@ -123,11 +132,12 @@ pub async fn dry_run(
         });
     }
     for step in plan::wiring(&env) {
-        gas_total += WIRING_GAS;
+        let gas = wiring_gas(&step);
+        gas_total += gas;
         lines.push(PlanLine {
             what: step.to_string(),
             compressed: None,
-            gas: WIRING_GAS,
+            gas,
             data_fee: None,
             status: "call",
         });
