@@ -31,14 +31,20 @@ fn ensure_built() -> PathBuf {
     match std::env::var_os("DEPLOY_WASM_DIR") {
         Some(d) => PathBuf::from(d),
         None => {
-            let ok = Command::new(env!("CARGO"))
-                .current_dir(&root)
-                .args(["build", "--release", "--target", "wasm32-unknown-unknown"])
-                .args(["-p", "mock-erc20", "-p", "vault", "-p", "slash-court", "-p", "registry"])
-                .args(["-p", "market", "-p", "settlement", "-p", "compute-token"])
-                .status()
-                .unwrap();
-            assert!(ok.success(), "contracts build for wasm32");
+            // Every package the shipped config deploys (the AMM's two programs included).
+            let config = deployer::config::Config::load(&root.join("deployments/config.toml")).unwrap();
+            let env = deployer::plan::Env {
+                owner: alloy::primitives::Address::ZERO,
+                treasury: alloy::primitives::Address::ZERO,
+                config: &config,
+                network: &config.networks["devnet"],
+            };
+            let mut cmd = Command::new(env!("CARGO"));
+            cmd.current_dir(&root).args(["build", "--release", "--target", "wasm32-unknown-unknown"]);
+            for p in deployer::packages(&env) {
+                cmd.args(["-p", p]);
+            }
+            assert!(cmd.status().unwrap().success(), "contracts build for wasm32");
             target.join("wasm32-unknown-unknown/release")
         }
     }
