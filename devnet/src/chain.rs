@@ -374,6 +374,21 @@ impl Chain {
             self.seal_with(&block, vec![(envelope, from, executed)]);
             return Ok(hash);
         }
+        // A queued transaction with the same sender and nonce is replaced if both fees rise by
+        // at least 10% (geth's and anvil's replacement rule); otherwise it is refused.
+        if let Some(slot) = self.pending.iter().position(|(t, f)| *f == from && t.nonce() == envelope.nonce())
+        {
+            let old = &self.pending[slot].0;
+            let bumped = |new: u128, old: u128| new.saturating_mul(10) >= old.saturating_mul(11);
+            let tip = |t: &TxEnvelope| t.max_priority_fee_per_gas().unwrap_or_else(|| t.max_fee_per_gas());
+            if !bumped(envelope.max_fee_per_gas(), old.max_fee_per_gas()) || !bumped(tip(&envelope), tip(old))
+            {
+                return Err(ChainError::Rejected("replacement transaction underpriced".into()));
+            }
+            tracing::info!(%hash, replaced = %old.tx_hash(), "replaced a queued transaction");
+            self.pending[slot] = (envelope, from);
+            return Ok(hash);
+        }
         // Interval mining: queue it. The nonce must follow the sender's queued transactions
         // (no gaps, as in automine mode); everything else is checked when the block is mined.
         let expected = self.pending_nonce(from);
@@ -396,6 +411,11 @@ impl Chain {
     /// True when a transaction waits in the queue (interval mining).
     pub fn is_pending(&self, hash: &B256) -> bool {
         self.pending.iter().any(|(t, _)| t.tx_hash() == hash)
+    }
+
+    /// A transaction waiting in the queue, with its sender.
+    pub fn pending_tx(&self, hash: &B256) -> Option<(&TxEnvelope, Address)> {
+        self.pending.iter().find(|(t, _)| t.tx_hash() == hash).map(|(t, f)| (t, *f))
     }
 
     /// Switches automatic mining (one block per transaction) on or off. Switching it on mines

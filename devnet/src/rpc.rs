@@ -243,7 +243,18 @@ impl Rpc {
                 let chain = self.chain();
                 match chain.txs.get(&h) {
                     Some(tx) => to_json(rpc_tx(tx)),
-                    None => Ok(Value::Null),
+                    // Queued (interval mining): known, not in a block yet.
+                    None => match chain.pending_tx(&h) {
+                        Some((envelope, from)) => to_json(RpcTransaction {
+                            inner: Recovered::new_unchecked(envelope.clone(), from),
+                            block_hash: None,
+                            block_number: None,
+                            transaction_index: None,
+                            effective_gas_price: None,
+                            block_timestamp: None,
+                        }),
+                        None => Ok(Value::Null),
+                    },
                 }
             }
             "eth_getBlockByNumber" => {

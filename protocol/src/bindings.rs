@@ -31,64 +31,47 @@ abi_bindings! {
     ComputeToken => "../abi/ComputeToken.json",
     Vault => "../abi/Vault.json",
     SlashCourt => "../abi/SlashCourt.json",
+    Settlement => "../abi/Settlement.json",
 }
 
-/// TODO(settleBatch): remove this block and use `Market::settleBatchCall` /
-/// `Market::ReportSettled` / `Market::ReportSkipped` once `settleBatch` lands in
-/// `abi/Market.json`. Until then this is exactly the lead's fixed settlement ABI, nothing more.
+/// Helpers around the generated [`Settlement`] binding (`settleBatch`, `ReportSettled`,
+/// `ReportSkipped`, `nonceUsed`), which is generated from `abi/Settlement.json` like the
+/// others: the settlement contract is where `settleBatch` lives (beside the market).
 pub mod settlement {
-    #[cfg(feature = "rpc")]
-    alloy::sol! {
-        #[sol(rpc)]
-        #[derive(Debug)]
-        interface MarketSettlement {
-            function settleBatch((uint256,address,bytes32,uint64,uint64,uint64,uint64,uint16,bytes32,uint256)[] reports, bytes[] signatures) returns (uint256 settled);
-            event ReportSettled(uint256 indexed jobId, address indexed provider, uint256 indexed nonce, uint64 gpuSecondsBurned, uint64 secondsRefunded, bytes32 evidenceDigest);
-            event ReportSkipped(uint256 indexed jobId, address indexed provider, uint256 indexed nonce, uint8 reason);
-        }
-    }
-    #[cfg(not(feature = "rpc"))]
-    alloy::sol! {
-        #[derive(Debug)]
-        interface MarketSettlement {
-            function settleBatch((uint256,address,bytes32,uint64,uint64,uint64,uint64,uint16,bytes32,uint256)[] reports, bytes[] signatures) returns (uint256 settled);
-            event ReportSettled(uint256 indexed jobId, address indexed provider, uint256 indexed nonce, uint64 gpuSecondsBurned, uint64 secondsRefunded, bytes32 evidenceDigest);
-            event ReportSkipped(uint256 indexed jobId, address indexed provider, uint256 indexed nonce, uint8 reason);
-        }
-    }
+    pub use super::{ISettlement, Settlement};
 
     use crate::report::UsageReport;
-    use alloy::primitives::{Address, Bytes, FixedBytes, U256};
+    use alloy::primitives::Bytes;
 
-    /// The settlement tuple for a report (field order = the EIP-712 struct).
-    pub type ReportTuple = (U256, Address, FixedBytes<32>, u64, u64, u64, u64, u16, FixedBytes<32>, U256);
-
-    pub fn report_tuple(r: &UsageReport) -> ReportTuple {
-        (
-            r.jobId,
-            r.provider,
-            r.gpuUuidHash,
-            r.startTs,
-            r.endTs,
-            r.gpuSeconds,
-            r.energyMilliJoules,
-            r.avgUtilBps,
-            r.evidenceDigest,
-            r.nonce,
-        )
+    /// The ABI struct for a report (same fields and order as the EIP-712 struct; the ABI
+    /// names it `ISettlement.UsageReport`, so `sol!` puts it in module `ISettlement`).
+    pub fn report_struct(r: &UsageReport) -> ISettlement::UsageReport {
+        ISettlement::UsageReport {
+            jobId: r.jobId,
+            provider: r.provider,
+            gpuUuidHash: r.gpuUuidHash,
+            startTs: r.startTs,
+            endTs: r.endTs,
+            gpuSeconds: r.gpuSeconds,
+            energyMilliJoules: r.energyMilliJoules,
+            avgUtilBps: r.avgUtilBps,
+            evidenceDigest: r.evidenceDigest,
+            nonce: r.nonce,
+        }
     }
 
     /// Build the `settleBatch` call for signed reports.
     pub fn settle_batch_call(
         reports: &[(UsageReport, crate::ReportSignature)],
-    ) -> MarketSettlement::settleBatchCall {
-        MarketSettlement::settleBatchCall {
-            reports: reports.iter().map(|(r, _)| report_tuple(r)).collect(),
+    ) -> Settlement::settleBatchCall {
+        Settlement::settleBatchCall {
+            reports: reports.iter().map(|(r, _)| report_struct(r)).collect(),
             signatures: reports.iter().map(|(_, s)| Bytes::copy_from_slice(s.as_bytes())).collect(),
         }
     }
 
-    /// Why the market skipped a report (`ReportSkipped.reason`), fixed by the lead.
+    /// Why the market skipped a report (`ReportSkipped.reason`); the codes of
+    /// `contracts/settlement` (`rules::reason`), which the ABI does not carry.
     #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
     #[repr(u8)]
     pub enum SkipReason {
@@ -139,17 +122,39 @@ pub mod settlement {
         use alloy::sol_types::{SolCall, SolEvent};
 
         #[test]
-        fn selector_and_topics_follow_the_fixed_abi() {
+        fn selector_and_topics_follow_the_settlement_abi() {
             let sig = "settleBatch((uint256,address,bytes32,uint64,uint64,uint64,uint64,uint16,bytes32,uint256)[],bytes[])";
-            assert_eq!(MarketSettlement::settleBatchCall::SELECTOR, alloy::primitives::keccak256(sig)[..4]);
+            assert_eq!(Settlement::settleBatchCall::SELECTOR, alloy::primitives::keccak256(sig)[..4]);
             assert_eq!(
-                MarketSettlement::ReportSettled::SIGNATURE_HASH,
+                Settlement::ReportSettled::SIGNATURE_HASH,
                 alloy::primitives::keccak256("ReportSettled(uint256,address,uint256,uint64,uint64,bytes32)")
             );
             assert_eq!(
-                MarketSettlement::ReportSkipped::SIGNATURE_HASH,
+                Settlement::ReportSkipped::SIGNATURE_HASH,
                 alloy::primitives::keccak256("ReportSkipped(uint256,address,uint256,uint8)")
             );
+        }
+
+        #[test]
+        fn the_abi_struct_is_the_eip712_report_field_for_field() {
+            use alloy::sol_types::SolStruct;
+            let r = UsageReport {
+                jobId: alloy::primitives::U256::from(7),
+                provider: alloy::primitives::Address::repeat_byte(1),
+                gpuUuidHash: alloy::primitives::B256::repeat_byte(2),
+                startTs: 3,
+                endTs: 4,
+                gpuSeconds: 5,
+                energyMilliJoules: 6,
+                avgUtilBps: 8,
+                evidenceDigest: alloy::primitives::B256::repeat_byte(9),
+                nonce: alloy::primitives::U256::from(10),
+            };
+            // Same type string and same encoded data: the contract verifies exactly what the
+            // provider signed.
+            let s = report_struct(&r);
+            assert_eq!(s.eip712_type_hash(), r.eip712_type_hash());
+            assert_eq!(s.eip712_hash_struct(), r.eip712_hash_struct());
         }
 
         #[test]

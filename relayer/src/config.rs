@@ -11,14 +11,18 @@ use serde::Deserialize;
 
 use crate::evidence::policy::PolicyError;
 use crate::evidence::ClassPolicy;
+use crate::queue::{QueueError, QueueLocation};
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
     /// HTTP listen address.
     pub listen: SocketAddr,
-    /// SQLite queue file.
-    pub database: PathBuf,
+    /// Old spelling of `queue.database` (kept so existing configs work).
+    #[serde(default)]
+    pub database: Option<String>,
+    #[serde(default)]
+    pub queue: QueueConfig,
     pub chain_id: u64,
     /// The market contract: the EIP-712 verifying contract and `settleBatch` target.
     pub market: Address,
@@ -37,6 +41,43 @@ pub struct Config {
 
 fn default_cache_secs() -> u64 {
     60
+}
+
+/// The durable queue.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct QueueConfig {
+    /// `sqlite://path` (or a bare path): embedded, one relayer. `postgres://…`: shared by
+    /// several relayer instances. `RELAYER_DATABASE` overrides it.
+    pub database: Option<String>,
+    /// PostgreSQL: this instance's name in claims (`RELAYER_INSTANCE`). Keep it stable
+    /// across restarts and unique per instance; default `<hostname>-<pid>`.
+    pub instance: Option<String>,
+    /// PostgreSQL: how long a claim lasts without renewal (a crashed instance's reports are
+    /// taken over after this).
+    #[serde(default = "default_claim_secs")]
+    pub claim_secs: u64,
+    /// PostgreSQL: connections this instance opens.
+    #[serde(default = "default_connections")]
+    pub connections: usize,
+}
+
+impl Default for QueueConfig {
+    fn default() -> Self {
+        QueueConfig {
+            database: None,
+            instance: None,
+            claim_secs: default_claim_secs(),
+            connections: default_connections(),
+        }
+    }
+}
+
+fn default_claim_secs() -> u64 {
+    60
+}
+fn default_connections() -> usize {
+    4
 }
 
 /// Pre-loaded vendor collateral (offline mode).
@@ -69,6 +110,18 @@ pub struct SettlementConfig {
     /// Off: only verify and queue (e.g. a verification-only instance).
     #[serde(default = "default_true")]
     pub enabled: bool,
+    /// Replace a settlement transaction still pending this long (same nonce, higher fees);
+    /// 0 never replaces.
+    #[serde(default = "default_replace_after")]
+    pub replace_after_secs: u64,
+    /// How much a replacement raises both EIP-1559 fees, in percent (nodes refuse less than
+    /// 10).
+    #[serde(default = "default_bump_percent")]
+    pub fee_bump_percent: u64,
+    /// How many blocks back the relayer looks for a report's `ReportSettled` event before
+    /// re-sending it (after a crash, a dropped or replaced transaction).
+    #[serde(default = "default_lookback")]
+    pub lookback_blocks: u64,
 }
 
 impl Default for SettlementConfig {
@@ -80,6 +133,9 @@ impl Default for SettlementConfig {
             key_file: None,
             confirmations: default_confirmations(),
             enabled: true,
+            replace_after_secs: default_replace_after(),
+            fee_bump_percent: default_bump_percent(),
+            lookback_blocks: default_lookback(),
         }
     }
 }
@@ -96,6 +152,15 @@ fn default_confirmations() -> u64 {
 fn default_true() -> bool {
     true
 }
+fn default_replace_after() -> u64 {
+    60
+}
+fn default_bump_percent() -> u64 {
+    20
+}
+fn default_lookback() -> u64 {
+    1_000_000
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -111,12 +176,20 @@ pub enum ConfigError {
     KeyFile { path: String, source: std::io::Error },
     #[error("relayer key is not a 32-byte hex private key")]
     BadKey,
+    #[error("queue.database (or RELAYER_DATABASE) is required")]
+    NoDatabase,
+    #[error(transparent)]
+    Database(#[from] QueueError),
+    #[error("queue.claim_secs and queue.connections must be at least 1")]
+    QueueLimits,
+    #[error("settlement.fee_bump_percent must be at least 10 (nodes refuse smaller replacements), got {0}")]
+    FeeBump(u64),
 }
 
 impl Config {
     /// Parses `text` and applies overrides from `env` (`RELAYER_LISTEN`, `RELAYER_DATABASE`,
     /// `RELAYER_RPC_URL`, `RELAYER_CHAIN_ID`, `RELAYER_MARKET`, `RELAYER_REGISTRY`,
-    /// `RELAYER_SETTLEMENT`).
+    /// `RELAYER_SETTLEMENT`, `RELAYER_INSTANCE`).
     pub fn from_toml_and_env(text: &str, env: &HashMap<String, String>) -> Result<Self, ConfigError> {
         let mut c: Config = toml::from_str(text)?;
         fn parse<T: std::str::FromStr>(var: &'static str, v: &str) -> Result<T, ConfigError>
@@ -129,7 +202,19 @@ impl Config {
             c.listen = parse("RELAYER_LISTEN", v)?;
         }
         if let Some(v) = env.get("RELAYER_DATABASE") {
-            c.database = PathBuf::from(v);
+            c.queue.database = Some(v.clone());
+        }
+        if let Some(v) = env.get("RELAYER_INSTANCE") {
+            c.queue.instance = Some(v.clone());
+        }
+        match (&c.queue.database, c.database.take()) {
+            (Some(_), _) => {}
+            (None, Some(old)) => c.queue.database = Some(old),
+            (None, None) => return Err(ConfigError::NoDatabase),
+        }
+        c.queue_location()?;
+        if c.queue.claim_secs == 0 || c.queue.connections == 0 {
+            return Err(ConfigError::QueueLimits);
         }
         if let Some(v) = env.get("RELAYER_RPC_URL") {
             c.rpc_url = v.clone();
@@ -152,7 +237,27 @@ impl Config {
         if c.settlement.max_batch == 0 {
             return Err(ConfigError::EmptyBatch);
         }
+        if c.settlement.fee_bump_percent < crate::chain::MIN_BUMP_PERCENT {
+            return Err(ConfigError::FeeBump(c.settlement.fee_bump_percent));
+        }
         Ok(c)
+    }
+
+    /// Where the queue lives (validated at load, so this only fails on a hand-built
+    /// `Config`).
+    pub fn queue_location(&self) -> Result<QueueLocation, ConfigError> {
+        let text =
+            self.queue.database.as_deref().or(self.database.as_deref()).ok_or(ConfigError::NoDatabase)?;
+        Ok(QueueLocation::parse(text)?)
+    }
+
+    /// This instance's name in PostgreSQL claims.
+    pub fn instance_name(&self) -> String {
+        self.queue.instance.clone().unwrap_or_else(|| {
+            let host = std::fs::read_to_string("/etc/hostname").unwrap_or_default();
+            let host = host.trim();
+            format!("{}-{}", if host.is_empty() { "relayer" } else { host }, std::process::id())
+        })
     }
 
     /// Policies keyed by class id, as the pipeline looks them up.
@@ -240,6 +345,42 @@ mod tests {
         let bad = EXAMPLE.replace("allow_none = true", "allow_none = false");
         let err = Config::from_toml_and_env(&bad, &HashMap::new()).unwrap_err();
         assert!(err.to_string().contains("DEVNET-SIM"), "{err}");
+    }
+
+    #[test]
+    fn the_queue_location_comes_from_queue_database_env_or_the_old_key() {
+        let none = HashMap::new();
+        let c = Config::from_toml_and_env(EXAMPLE, &none).unwrap();
+        assert_eq!(c.queue_location().unwrap(), QueueLocation::Sqlite("relayer.sqlite".into()));
+        let pg = format!(
+            "{}\n[queue]\ndatabase = \"postgres://relayer:secret@db:5432/q\"\ninstance = \"r1\"\n",
+            EXAMPLE.replace("database = \"relayer.sqlite\"", "")
+        );
+        let c = Config::from_toml_and_env(&pg, &none).unwrap();
+        let loc = c.queue_location().unwrap();
+        assert_eq!(loc, QueueLocation::Postgres("postgres://relayer:secret@db:5432/q".into()));
+        assert_eq!(loc.redacted(), "postgres://relayer@db:5432/q", "no password in logs");
+        assert_eq!(c.instance_name(), "r1");
+        let env: HashMap<String, String> =
+            [("RELAYER_DATABASE".to_string(), "sqlite:///var/lib/relayer/q.db".to_string())].into();
+        let c = Config::from_toml_and_env(&pg, &env).unwrap();
+        assert_eq!(c.queue_location().unwrap(), QueueLocation::Sqlite("/var/lib/relayer/q.db".into()));
+        let env: HashMap<String, String> =
+            [("RELAYER_DATABASE".to_string(), "mysql://x@y/z".to_string())].into();
+        let err = Config::from_toml_and_env(EXAMPLE, &env).unwrap_err();
+        assert!(err.to_string().contains("mysql://x@y/z"), "{err}");
+        let err = Config::from_toml_and_env(&EXAMPLE.replace("database = \"relayer.sqlite\"", ""), &none)
+            .unwrap_err();
+        assert!(matches!(err, ConfigError::NoDatabase), "{err}");
+    }
+
+    #[test]
+    fn fee_bump_settings_default_and_are_validated() {
+        let c = Config::from_toml_and_env(EXAMPLE, &HashMap::new()).unwrap();
+        assert_eq!((c.settlement.replace_after_secs, c.settlement.fee_bump_percent), (60, 20));
+        let low = EXAMPLE.replace("max_batch = 8", "max_batch = 8\nfee_bump_percent = 5");
+        let err = Config::from_toml_and_env(&low, &HashMap::new()).unwrap_err();
+        assert!(matches!(err, ConfigError::FeeBump(5)), "{err}");
     }
 
     #[test]

@@ -17,7 +17,7 @@ use relayer::directory::RegistryDirectory;
 use relayer::evidence::OfflineCollateral;
 use relayer::metrics::Metrics;
 use relayer::pipeline::Intake;
-use relayer::queue::SqliteQueue;
+use relayer::queue::{PostgresOptions, PostgresQueue, QueueLocation, ReportQueue, SqliteQueue};
 use relayer::settlement::{self, BatchPolicy};
 
 #[derive(Parser)]
@@ -68,10 +68,23 @@ async fn run(config_path: PathBuf) -> Result<()> {
     for p in &config.collateral.snp_vceks {
         collateral.add_vcek_file(p)?;
     }
-    let queue = Arc::new(
-        SqliteQueue::open(&config.database)
-            .with_context(|| format!("opening queue {}", config.database.display()))?,
-    );
+    let location = config.queue_location()?;
+    let queue: Arc<dyn ReportQueue> = match &location {
+        QueueLocation::Sqlite(path) => Arc::new(
+            SqliteQueue::open(path).with_context(|| format!("opening queue {}", location.redacted()))?,
+        ),
+        QueueLocation::Postgres(url) => {
+            let instance = config.instance_name();
+            tracing::info!(%instance, "shared PostgreSQL queue");
+            let queue = PostgresQueue::connect(PostgresOptions {
+                url: url.clone(),
+                instance,
+                claim_secs: config.queue.claim_secs,
+                connections: config.queue.connections,
+            });
+            Arc::new(queue.with_context(|| format!("opening queue {}", location.redacted()))?)
+        }
+    };
     let rpc_url = config.rpc_url.parse().with_context(|| format!("rpc_url {:?}", config.rpc_url))?;
     let chain = ProviderBuilder::new().connect_http(rpc_url).erased();
     let directory = RegistryDirectory::new(
@@ -114,11 +127,14 @@ async fn run(config_path: PathBuf) -> Result<()> {
                 config.settlement.contract.unwrap_or(config.market),
                 config.chain_id,
                 config.settlement.confirmations,
-            );
+            )
+            .with_bump_percent(config.settlement.fee_bump_percent)
+            .with_lookback_blocks(config.settlement.lookback_blocks);
             tracing::info!(relayer = %chain.relayer_address(), "settling as this relayer");
             let policy = BatchPolicy {
                 max_batch: config.settlement.max_batch,
                 max_wait_secs: config.settlement.max_wait_secs,
+                replace_after_secs: config.settlement.replace_after_secs,
             };
             tokio::spawn(settlement::run(
                 queue.clone(),

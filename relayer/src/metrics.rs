@@ -17,6 +17,8 @@ pub struct Metrics {
     /// Microseconds spent verifying (signature + evidence), summed; with the count, a mean.
     pub verify_micros_total: AtomicU64,
     pub settlement_batches: AtomicU64,
+    /// Stuck settlement transactions replaced with higher fees.
+    pub settlement_replacements: AtomicU64,
     pub reports_settled: AtomicU64,
     pub reports_skipped: AtomicU64,
 }
@@ -66,6 +68,12 @@ impl Metrics {
             "relayer_settlement_batches_total",
             "settleBatch transactions sent.",
             load(&self.settlement_batches),
+        );
+        counter(
+            &mut out,
+            "relayer_settlement_replacements_total",
+            "Stuck settleBatch transactions replaced with higher fees.",
+            load(&self.settlement_replacements),
         );
         counter(
             &mut out,

@@ -8,10 +8,17 @@
 //! does not know: they are re-queued, never sent twice under different hashes while the
 //! first could still land. One batch is in flight at a time, which keeps nonces trivial.
 //!
-//! The chain is behind [`SettlementChain`] so the loop is tested with a fake; the alloy
-//! implementation against the devnet and real contracts is the next step.
-// TODO(relayer): alloy SettlementChain (EIP-1559 fees, replacement of stuck txs,
-// confirmation depth) and its devnet end-to-end tests.
+//! A transaction pending longer than `replace_after_secs` is replaced: same account nonce,
+//! fees raised by at least the nodes' replacement rule. The replacement is signed, its
+//! reports re-pointed to it (`replace_submitted`), then broadcast, in the same order as a
+//! first send. Either version may be the one mined, and a crash can lose the link between
+//! a report and the transaction that settled it; so before a report is re-queued (its
+//! transaction unknown or reverted) or recorded as skipped `NONCE_USED`, the chain is asked
+//! whether a `ReportSettled` event for it exists. If so it is recorded as settled by that
+//! transaction: a report is never sent twice *and* counted as failed.
+//!
+//! The chain is behind [`SettlementChain`] so the loop is tested with a fake; `chain.rs` is
+//! the alloy implementation.
 
 use std::collections::HashMap;
 
@@ -55,12 +62,32 @@ pub enum ChainError {
     Rpc(String),
 }
 
+/// Whether the market already settled a report, from its `ReportSettled` event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SettledLookup {
+    /// Settled in `tx_hash`, mined in `block` with enough confirmations.
+    Settled { tx_hash: B256, block: u64 },
+    /// An event exists but is not yet deep enough: ask again later.
+    Shallow,
+    /// No event: the report was not settled (within the lookback window).
+    NotSettled,
+}
+
+/// The `ReportSkipped` reason for a nonce the market had already used.
+pub const NONCE_USED: u8 = 2;
+
 /// The few chain operations settlement needs.
 pub trait SettlementChain: Send + Sync {
     /// Builds and signs `settleBatch(reports, signatures)` (nothing is sent).
     fn prepare(&self, reports: &[SignedReport]) -> BoxFuture<'_, Result<PreparedTx, ChainError>>;
     fn broadcast(&self, tx: &PreparedTx) -> BoxFuture<'_, Result<(), ChainError>>;
     fn status(&self, hash: B256) -> BoxFuture<'_, Result<TxStatus, ChainError>>;
+    /// Signs a replacement for pending transaction `hash`: same nonce and call, higher fees.
+    /// `None` if it is no longer pending (mined or dropped meanwhile).
+    fn replace(&self, hash: B256) -> BoxFuture<'_, Result<Option<PreparedTx>, ChainError>>;
+    /// For each report, whether a `ReportSettled` event for it exists.
+    fn find_settled(&self, reports: &[SignedReport])
+        -> BoxFuture<'_, Result<Vec<SettledLookup>, ChainError>>;
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -80,6 +107,8 @@ pub struct StepReport {
     pub skipped: usize,
     pub requeued: usize,
     pub sent: Option<(B256, usize)>,
+    /// Stuck transactions replaced: (old hash, new hash).
+    pub replaced: Vec<(B256, B256)>,
 }
 
 /// Batching parameters.
@@ -87,6 +116,9 @@ pub struct StepReport {
 pub struct BatchPolicy {
     pub max_batch: usize,
     pub max_wait_secs: u64,
+    /// Replace a transaction still pending this long after it (or its last replacement) was
+    /// sent; 0 never replaces.
+    pub replace_after_secs: u64,
 }
 
 /// Whether to send a batch now: full, or its oldest report has waited long enough.
@@ -111,13 +143,20 @@ pub async fn step(
     let mut in_flight = false;
     for hash in queue.submitted_txs()? {
         match chain.status(hash).await? {
-            TxStatus::Pending => in_flight = true,
-            TxStatus::Unknown => out.requeued += queue.requeue_submitted(hash, now)?,
-            TxStatus::Confirmed { success: false, .. } => {
-                out.requeued += queue.requeue_submitted(hash, now)?
+            TxStatus::Pending => {
+                in_flight = true;
+                if let Some(new) = replace_if_stuck(queue, chain, hash, policy, now).await? {
+                    out.replaced.push((hash, new));
+                }
+            }
+            TxStatus::Unknown | TxStatus::Confirmed { success: false, .. } => {
+                let (settled, requeued, shallow) = resolve_lost(queue, chain, hash, now).await?;
+                out.settled += settled;
+                out.requeued += requeued;
+                in_flight |= shallow;
             }
             TxStatus::Confirmed { block, success: true, outcomes } => {
-                let (s, k, r) = apply_outcomes(queue, hash, block, &outcomes, now)?;
+                let (s, k, r) = apply_outcomes(queue, chain, hash, block, &outcomes, now).await?;
                 out.settled += s;
                 out.skipped += k;
                 out.requeued += r;
@@ -131,10 +170,7 @@ pub async fn step(
     if !batch_due(&batch, policy, now) {
         return Ok(out);
     }
-    let reports = batch
-        .iter()
-        .map(|s| SignedReport::from_json(&s.wire_json).map_err(|e| SettleError::Corrupt(s.id, e.to_string())))
-        .collect::<Result<Vec<_>, _>>()?;
+    let reports = batch.iter().map(parse_stored).collect::<Result<Vec<_>, _>>()?;
     let tx = chain.prepare(&reports).await?;
     let ids: Vec<ReportId> = batch.iter().map(|s| s.id).collect();
     queue.mark_submitted(&ids, tx.hash, now)?;
@@ -147,10 +183,85 @@ pub async fn step(
     Ok(out)
 }
 
-/// Maps the events of a confirmed batch to its reports. A report of the batch without an
-/// event (should not happen with a conforming market) goes back to the queue.
-fn apply_outcomes(
+fn parse_stored(s: &StoredReport) -> Result<SignedReport, SettleError> {
+    SignedReport::from_json(&s.wire_json).map_err(|e| SettleError::Corrupt(s.id, e.to_string()))
+}
+
+/// Replaces `hash` if it has been pending for `replace_after_secs` since it was sent.
+async fn replace_if_stuck(
     queue: &dyn ReportQueue,
+    chain: &dyn SettlementChain,
+    hash: B256,
+    policy: BatchPolicy,
+    now: u64,
+) -> Result<Option<B256>, SettleError> {
+    if policy.replace_after_secs == 0 {
+        return Ok(None);
+    }
+    // `updated_at` of a submitted report is when its current transaction was signed.
+    let sent_at = queue.submitted_in(hash)?.iter().map(|r| r.updated_at).max().unwrap_or(now);
+    if now.saturating_sub(sent_at) < policy.replace_after_secs {
+        return Ok(None);
+    }
+    let Some(new) = chain.replace(hash).await? else { return Ok(None) };
+    // Committed before broadcast, like a first send: if the replacement never arrives, the
+    // reports point at an unknown transaction and are looked up / re-queued.
+    queue.replace_submitted(hash, new.hash, now)?;
+    match chain.broadcast(&new).await {
+        Ok(()) => {
+            tracing::info!(old = %hash, new = %new.hash, "replaced a stuck transaction with higher fees")
+        }
+        Err(e) => {
+            tracing::warn!(old = %hash, new = %new.hash, error = %e, "broadcasting the replacement failed")
+        }
+    }
+    Ok(Some(new.hash))
+}
+
+/// A transaction that is unknown or reverted: its reports that the market settled anyway
+/// (another version of it, or an earlier transaction whose record a crash lost) are recorded
+/// as settled; the rest are re-queued. Returns (settled, re-queued, waiting for depth).
+async fn resolve_lost(
+    queue: &dyn ReportQueue,
+    chain: &dyn SettlementChain,
+    hash: B256,
+    now: u64,
+) -> Result<(usize, usize, bool), SettleError> {
+    let stored = queue.submitted_in(hash)?;
+    if stored.is_empty() {
+        return Ok((0, 0, false));
+    }
+    let reports = stored.iter().map(parse_stored).collect::<Result<Vec<_>, _>>()?;
+    let lookups = chain.find_settled(&reports).await?;
+    let (mut settled, mut shallow) = (0, false);
+    for (s, lookup) in stored.iter().zip(lookups) {
+        match lookup {
+            SettledLookup::Settled { tx_hash, block } => {
+                queue.mark_outcome(&s.id, ReportState::Settled { tx_hash, block }, now)?;
+                settled += 1;
+            }
+            SettledLookup::Shallow => shallow = true,
+            SettledLookup::NotSettled => {}
+        }
+    }
+    if shallow {
+        // Settled, but not final yet: keep everything where it is until it is.
+        return Ok((settled, 0, true));
+    }
+    let requeued = queue.requeue_submitted(hash, now)?;
+    if settled > 0 {
+        tracing::info!(tx = %hash, settled, requeued, "transaction lost, but the market had settled some of its reports");
+    }
+    Ok((settled, requeued, false))
+}
+
+/// Maps the events of a confirmed batch to its reports. A report of the batch without an
+/// event (should not happen with a conforming market) goes back to the queue. A
+/// `NONCE_USED` skip is looked up: if the market settled the report earlier (in another
+/// version of this batch, or a transaction a crash forgot), it is recorded as settled there.
+async fn apply_outcomes(
+    queue: &dyn ReportQueue,
+    chain: &dyn SettlementChain,
     hash: B256,
     block: u64,
     outcomes: &[EntryOutcome],
@@ -160,24 +271,43 @@ fn apply_outcomes(
         outcomes.iter().map(|o| ((o.job_id, o.provider, o.nonce), o)).collect();
     let submitted = queue.submitted_in(hash)?;
     let (mut settled, mut skipped, mut missing) = (0, 0, 0);
+    let mut nonce_used = Vec::new();
     for s in submitted {
-        let r =
-            SignedReport::from_json(&s.wire_json).map_err(|e| SettleError::Corrupt(s.id, e.to_string()))?;
+        let r = parse_stored(&s)?;
         match by_key.get(&(r.report.jobId, r.report.provider, r.report.nonce)) {
-            Some(o) => {
-                let state = match o.skipped {
-                    None => {
-                        settled += 1;
-                        ReportState::Settled { tx_hash: hash, block }
-                    }
-                    Some(reason) => {
-                        skipped += 1;
-                        ReportState::Skipped { tx_hash: hash, block, reason }
-                    }
-                };
-                queue.mark_outcome(&s.id, state, now)?;
-            }
+            Some(o) => match o.skipped {
+                None => {
+                    settled += 1;
+                    queue.mark_outcome(&s.id, ReportState::Settled { tx_hash: hash, block }, now)?;
+                }
+                Some(NONCE_USED) => nonce_used.push((s, r)),
+                Some(reason) => {
+                    skipped += 1;
+                    queue.mark_outcome(&s.id, ReportState::Skipped { tx_hash: hash, block, reason }, now)?;
+                }
+            },
             None => missing += 1,
+        }
+    }
+    if !nonce_used.is_empty() {
+        let reports: Vec<SignedReport> = nonce_used.iter().map(|(_, r)| r.clone()).collect();
+        let lookups = chain.find_settled(&reports).await?;
+        for ((s, _), lookup) in nonce_used.iter().zip(lookups) {
+            let state = match lookup {
+                SettledLookup::Settled { tx_hash, block } => {
+                    settled += 1;
+                    ReportState::Settled { tx_hash, block }
+                }
+                // Settled, not final yet: stays submitted, looked up again next pass.
+                SettledLookup::Shallow => continue,
+                // The nonce was used without a settlement event we can find (e.g. by a
+                // conflicting report): the market's word stands.
+                SettledLookup::NotSettled => {
+                    skipped += 1;
+                    ReportState::Skipped { tx_hash: hash, block, reason: NONCE_USED }
+                }
+            };
+            queue.mark_outcome(&s.id, state, now)?;
         }
     }
     if missing > 0 {
@@ -205,6 +335,10 @@ pub async fn run(
                 delay = Duration::from_secs(1);
                 metrics.reports_settled.fetch_add(s.settled as u64, Relaxed);
                 metrics.reports_skipped.fetch_add(s.skipped as u64, Relaxed);
+                for (old, new) in &s.replaced {
+                    metrics.settlement_replacements.fetch_add(1, Relaxed);
+                    tracing::info!(%old, %new, "stuck settleBatch replaced");
+                }
                 if let Some((tx, n)) = s.sent {
                     metrics.settlement_batches.fetch_add(1, Relaxed);
                     tracing::info!(%tx, reports = n, "settleBatch sent");

@@ -1,8 +1,8 @@
 //! The alloy `SettlementChain` against the in-process devnet: a real signed EIP-1559
 //! transaction, broadcast raw, mined, its receipt and events read back into the queue.
 //! The market here is a tiny EVM contract that emits fixed `ReportSettled` /
-//! `ReportSkipped` events (the real `settleBatch` is not landed yet), so this checks the
-//! transaction and event plumbing, not the market's rules.
+//! `ReportSkipped` events, so this checks the transaction and event plumbing in isolation;
+//! `fee_bump_devnet`, `crash_devnet` and `two_relayers_pg` settle into the real contracts.
 
 use alloy::network::{EthereumWallet, TransactionBuilder};
 use alloy::providers::{Provider, ProviderBuilder};
@@ -10,7 +10,7 @@ use alloy::rpc::types::TransactionRequest;
 use alloy::signers::local::PrivateKeySigner;
 use alloy::sol_types::SolEvent;
 use alloy_primitives::{keccak256, Address, B256, U256};
-use market_protocol::bindings::settlement::MarketSettlement::{ReportSettled, ReportSkipped};
+use market_protocol::bindings::Settlement::{ReportSettled, ReportSkipped};
 use market_protocol::{Evidence, MarketDomain, SignedReport, UsageReport};
 use relayer::chain::AlloyChain;
 use relayer::queue::{NewReport, ReportQueue, ReportState, SqliteQueue};
@@ -112,7 +112,7 @@ async fn a_batch_is_signed_sent_mined_and_its_events_settle_the_queue() {
 
     let rpc = ProviderBuilder::new().connect_http(url).erased();
     let chain = AlloyChain::new(rpc.clone(), relayer_key, market, CHAIN_ID, 1);
-    let policy = BatchPolicy { max_batch: 3, max_wait_secs: 60 };
+    let policy = BatchPolicy { max_batch: 3, max_wait_secs: 60, replace_after_secs: 0 };
     let s = step(&queue, &chain, policy, 2).await.unwrap();
     let (tx, n) = s.sent.expect("a full batch is sent");
     assert_eq!(n, 3);

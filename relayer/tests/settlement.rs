@@ -12,7 +12,8 @@ use proptest::prelude::*;
 use relayer::directory::BoxFuture;
 use relayer::queue::{NewReport, ReportQueue, ReportState, SqliteQueue};
 use relayer::settlement::{
-    batch_due, step, BatchPolicy, ChainError, EntryOutcome, PreparedTx, SettlementChain, TxStatus,
+    batch_due, step, BatchPolicy, ChainError, EntryOutcome, PreparedTx, SettledLookup, SettlementChain,
+    TxStatus,
 };
 
 type Key = (U256, Address, U256);
@@ -28,6 +29,14 @@ struct FakeState {
     fail_next_broadcast: bool,
     block: u64,
     txs_prepared: u64,
+    /// Where the market settled each report (its ReportSettled event).
+    settled_in: HashMap<Key, (B256, u64)>,
+    /// Replacement -> the transaction it replaces (same account nonce: one of them lands).
+    replaces: HashMap<B256, B256>,
+    /// The original lands while its replacement is being signed (a race with a block).
+    mine_original_on_replace: bool,
+    /// Transactions the mempool dropped, which may come back (another node re-gossips them).
+    dropped: Vec<B256>,
 }
 
 #[derive(Default, Clone)]
@@ -50,13 +59,53 @@ impl SettlementChain for FakeChain {
 
     fn broadcast(&self, tx: &PreparedTx) -> BoxFuture<'_, Result<(), ChainError>> {
         let mut s = self.0.lock().unwrap();
+        let replaced = s.replaces.get(&tx.hash).copied();
         let r = if std::mem::take(&mut s.fail_next_broadcast) {
             Err(ChainError::Rpc("connection reset".into()))
+        } else if replaced.is_some_and(|old| s.receipts.contains_key(&old)) {
+            Err(ChainError::Rpc("nonce too low".into()))
         } else {
+            if let Some(old) = replaced {
+                s.mempool.retain(|h| *h != old);
+            }
             s.mempool.push(tx.hash);
             Ok(())
         };
         Box::pin(async move { r })
+    }
+
+    fn replace(&self, hash: B256) -> BoxFuture<'_, Result<Option<PreparedTx>, ChainError>> {
+        let mut s = self.0.lock().unwrap();
+        let r = if s.mempool.contains(&hash) {
+            s.txs_prepared += 1;
+            let new = keccak256([s.txs_prepared.to_be_bytes().as_slice(), b"replacement"].concat());
+            let keys = s.prepared[&hash].clone();
+            s.prepared.insert(new, keys);
+            s.replaces.insert(new, hash);
+            if s.mine_original_on_replace {
+                drop(s);
+                self.mine();
+            }
+            Some(PreparedTx { hash: new, raw: vec![] })
+        } else {
+            None
+        };
+        Box::pin(async move { Ok(r) })
+    }
+
+    fn find_settled(
+        &self,
+        reports: &[SignedReport],
+    ) -> BoxFuture<'_, Result<Vec<SettledLookup>, ChainError>> {
+        let s = self.0.lock().unwrap();
+        let r = reports
+            .iter()
+            .map(|r| match s.settled_in.get(&key(r)) {
+                Some(&(tx_hash, block)) => SettledLookup::Settled { tx_hash, block },
+                None => SettledLookup::NotSettled,
+            })
+            .collect();
+        Box::pin(async move { Ok(r) })
     }
 
     fn status(&self, hash: B256) -> BoxFuture<'_, Result<TxStatus, ChainError>> {
@@ -84,6 +133,7 @@ impl FakeChain {
             for k in keys {
                 let skipped = if s.used_nonces.insert(k) {
                     *s.settle_count.entry(k).or_default() += 1;
+                    s.settled_in.insert(k, (hash, block));
                     None
                 } else {
                     Some(2) // NONCE_USED
@@ -94,7 +144,19 @@ impl FakeChain {
         }
     }
     fn drop_pending(&self) {
-        self.0.lock().unwrap().mempool.clear();
+        let mut s = self.0.lock().unwrap();
+        let dropped = std::mem::take(&mut s.mempool);
+        s.dropped.extend(dropped);
+    }
+    /// Dropped transactions come back (and can be mined after their reports were re-sent).
+    fn resurrect(&self) {
+        let mut s = self.0.lock().unwrap();
+        let back: Vec<B256> = std::mem::take(&mut s.dropped)
+            .into_iter()
+            .filter(|h| !s.receipts.contains_key(h) && !s.replaces.values().any(|old| old == h))
+            .collect();
+        // They were signed earlier, with lower account nonces: they are mined first.
+        s.mempool.splice(0..0, back);
     }
     fn revert_pending(&self) {
         let mut s = self.0.lock().unwrap();
@@ -139,7 +201,7 @@ fn seed(queue: &dyn ReportQueue, n: u64, now: u64) -> Vec<SignedReport> {
         .collect()
 }
 
-const POLICY: BatchPolicy = BatchPolicy { max_batch: 2, max_wait_secs: 10 };
+const POLICY: BatchPolicy = BatchPolicy { max_batch: 2, max_wait_secs: 10, replace_after_secs: 0 };
 
 fn state(q: &dyn ReportQueue, r: &SignedReport) -> ReportState {
     q.get(&r.id()).unwrap().unwrap().state
@@ -238,6 +300,68 @@ async fn a_restart_with_a_transaction_in_flight_resolves_it() {
     }
 }
 
+const REPLACING: BatchPolicy = BatchPolicy { max_batch: 2, max_wait_secs: 10, replace_after_secs: 30 };
+
+#[tokio::test]
+async fn a_stuck_transaction_is_replaced_after_the_timeout_and_settles_once() {
+    let q = SqliteQueue::in_memory().unwrap();
+    let chain = FakeChain::default();
+    let reports = seed(&q, 2, 100);
+    let (tx1, _) = step(&q, &chain, REPLACING, 100).await.unwrap().sent.unwrap();
+    assert!(step(&q, &chain, REPLACING, 129).await.unwrap().replaced.is_empty(), "not yet stuck");
+    let s = step(&q, &chain, REPLACING, 130).await.unwrap();
+    let [(old, tx2)] = s.replaced[..] else { panic!("one replacement expected: {s:?}") };
+    assert_eq!(old, tx1);
+    assert_eq!(s.sent, None, "no new batch while one is in flight");
+    assert_eq!(state(&q, &reports[0]), ReportState::Submitted { tx_hash: tx2 });
+    assert_eq!(chain.0.lock().unwrap().mempool, vec![tx2], "the replacement took the original's place");
+    // The timer restarts with the replacement.
+    assert!(step(&q, &chain, REPLACING, 159).await.unwrap().replaced.is_empty());
+    chain.mine();
+    assert_eq!(step(&q, &chain, REPLACING, 160).await.unwrap().settled, 2);
+    for r in &reports {
+        assert_eq!(state(&q, r), ReportState::Settled { tx_hash: tx2, block: 1 });
+        assert_eq!(chain.0.lock().unwrap().settle_count[&key(r)], 1);
+    }
+}
+
+#[tokio::test]
+async fn the_original_landing_instead_of_its_replacement_counts_as_settled() {
+    let q = SqliteQueue::in_memory().unwrap();
+    let chain = FakeChain::default();
+    let reports = seed(&q, 2, 100);
+    let (tx1, _) = step(&q, &chain, REPLACING, 100).await.unwrap().sent.unwrap();
+    chain.0.lock().unwrap().mine_original_on_replace = true;
+    let s = step(&q, &chain, REPLACING, 140).await.unwrap();
+    let [(_, tx2)] = s.replaced[..] else { panic!("{s:?}") };
+    // The replacement was refused (the nonce was used by the original): unknown. The
+    // original's events are found, so nothing is re-sent.
+    let s = step(&q, &chain, REPLACING, 141).await.unwrap();
+    assert_eq!((s.settled, s.requeued, s.sent), (2, 0, None), "{s:?}");
+    for r in &reports {
+        assert_eq!(state(&q, r), ReportState::Settled { tx_hash: tx1, block: 1 }, "not {tx2}");
+    }
+}
+
+#[tokio::test]
+async fn a_resent_report_that_the_first_transaction_settled_ends_settled_not_skipped() {
+    let q = SqliteQueue::in_memory().unwrap();
+    let chain = FakeChain::default();
+    let reports = seed(&q, 2, 100);
+    let (tx1, _) = step(&q, &chain, POLICY, 120).await.unwrap().sent.unwrap();
+    chain.drop_pending();
+    let (tx2, _) = step(&q, &chain, POLICY, 121).await.unwrap().sent.expect("re-sent");
+    // The dropped one comes back and lands first; the re-send is skipped NONCE_USED.
+    chain.resurrect();
+    chain.mine();
+    let s = step(&q, &chain, POLICY, 122).await.unwrap();
+    assert_eq!((s.settled, s.skipped), (2, 0), "{s:?}");
+    for r in &reports {
+        assert_eq!(state(&q, r), ReportState::Settled { tx_hash: tx1, block: 1 }, "not {tx2}");
+        assert_eq!(chain.0.lock().unwrap().settle_count[&key(r)], 1);
+    }
+}
+
 #[derive(Debug, Clone)]
 enum Event {
     Step,
@@ -245,6 +369,8 @@ enum Event {
     Drop,
     Revert,
     FailBroadcast,
+    Resurrect,
+    OriginalWinsRace,
 }
 
 fn event() -> impl Strategy<Value = Event> {
@@ -254,13 +380,20 @@ fn event() -> impl Strategy<Value = Event> {
         1 => Just(Event::Drop),
         1 => Just(Event::Revert),
         1 => Just(Event::FailBroadcast),
+        1 => Just(Event::Resurrect),
+        1 => Just(Event::OriginalWinsRace),
     ]
 }
 
+/// Replaces a transaction pending for 3 steps.
+const PROP_POLICY: BatchPolicy = BatchPolicy { max_batch: 2, max_wait_secs: 10, replace_after_secs: 3 };
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(48))]
-    /// Whatever the chain does (drops, reverts, failed broadcasts, in any order), once it
-    /// behaves again every report ends settled, and the market settled each exactly once.
+    /// Whatever the chain does (drops, resurrections of dropped transactions, reverts, failed
+    /// broadcasts, stuck transactions replaced, originals landing instead of their
+    /// replacements, in any order), once it behaves again every report ends settled, and the
+    /// market settled each exactly once.
     #[test]
     fn every_report_settles_exactly_once(n in 1u64..7, events in proptest::collection::vec(event(), 0..30)) {
         let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
@@ -272,7 +405,9 @@ proptest! {
             for e in events {
                 now += 1;
                 match e {
-                    Event::Step => { step(&q, &chain, POLICY, now).await.unwrap(); }
+                    Event::Step => { step(&q, &chain, PROP_POLICY, now).await.unwrap(); }
+                    Event::Resurrect => chain.resurrect(),
+                    Event::OriginalWinsRace => chain.0.lock().unwrap().mine_original_on_replace = true,
                     Event::Mine => chain.mine(),
                     Event::Drop => chain.drop_pending(),
                     Event::Revert => chain.revert_pending(),
@@ -281,7 +416,7 @@ proptest! {
             }
             for _ in 0..(2 * n + 4) {
                 now += 100;
-                step(&q, &chain, POLICY, now).await.unwrap();
+                step(&q, &chain, PROP_POLICY, now).await.unwrap();
                 chain.mine();
             }
             let s = chain.0.lock().unwrap();

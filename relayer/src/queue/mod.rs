@@ -5,11 +5,15 @@
 //! synchronous: SQLite is embedded, and the async callers run them on a blocking thread.
 //! Every method that returns `Ok` has committed: a report is acknowledged only after that.
 
+pub mod postgres;
 pub mod sqlite;
+
+use std::path::PathBuf;
 
 use alloy_primitives::{Address, B256};
 use market_protocol::ReportId;
 
+pub use self::postgres::{PostgresOptions, PostgresQueue};
 pub use sqlite::SqliteQueue;
 
 /// Where a report is in its life. `Settled` and `Skipped` are final; `Rejected` is final
@@ -86,6 +90,49 @@ pub enum QueueError {
     WrongState { id: ReportId, expected: &'static str, actual: String },
     #[error("stored data is corrupt: {0}")]
     Corrupt(String),
+    /// Shared queue: another relayer instance holds the report (it is batching it).
+    #[error("report {id} is claimed by relayer instance {by:?}")]
+    Claimed { id: ReportId, by: String },
+    #[error("queue database {0:?}: expected postgres://…, postgresql://…, sqlite://path or a file path")]
+    BadUrl(String),
+}
+
+/// Where the queue lives, from `queue.database` / `RELAYER_DATABASE`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum QueueLocation {
+    /// `sqlite://path` or a bare file path: the embedded queue.
+    Sqlite(PathBuf),
+    /// `postgres://…` / `postgresql://…`: the shared queue.
+    Postgres(String),
+}
+
+impl QueueLocation {
+    pub fn parse(text: &str) -> Result<Self, QueueError> {
+        let t = text.trim();
+        if t.starts_with("postgres://") || t.starts_with("postgresql://") {
+            return Ok(QueueLocation::Postgres(t.to_string()));
+        }
+        let path = t.strip_prefix("sqlite://").unwrap_or(t);
+        // Any other scheme is a typo (mysql://, postgre://), not a file name.
+        if path.is_empty() || path.contains("://") {
+            return Err(QueueError::BadUrl(text.to_string()));
+        }
+        Ok(QueueLocation::Sqlite(PathBuf::from(path)))
+    }
+
+    /// The location with any password removed, for logs.
+    pub fn redacted(&self) -> String {
+        match self {
+            QueueLocation::Sqlite(p) => format!("sqlite://{}", p.display()),
+            QueueLocation::Postgres(url) => match (url.find("://"), url.rfind('@')) {
+                (Some(s), Some(at)) if at > s => {
+                    let user = url[s + 3..at].split(':').next().unwrap_or("");
+                    format!("{}{}@{}", &url[..s + 3], user, &url[at + 1..])
+                }
+                _ => url.clone(),
+            },
+        }
+    }
 }
 
 /// The durable queue. Implementations must be safe to call from several threads.
@@ -103,6 +150,9 @@ pub trait ReportQueue: Send + Sync {
     fn mark_submitted(&self, ids: &[ReportId], tx_hash: B256, now: u64) -> Result<(), QueueError>;
     /// `Submitted` -> `Settled` / `Skipped`, from the transaction's events.
     fn mark_outcome(&self, id: &ReportId, outcome: ReportState, now: u64) -> Result<(), QueueError>;
+    /// A stuck transaction was replaced (same nonce, higher fees): its `Submitted` reports
+    /// now belong to `new` (and `updated_at` restarts the replacement timer).
+    fn replace_submitted(&self, old: B256, new: B256, now: u64) -> Result<usize, QueueError>;
     /// A transaction was dropped or reorged out: its reports go back to `Verified`.
     fn requeue_submitted(&self, tx_hash: B256, now: u64) -> Result<usize, QueueError>;
     /// Reports still `Submitted` in transaction `tx_hash`.

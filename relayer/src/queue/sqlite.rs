@@ -306,6 +306,15 @@ impl ReportQueue for SqliteQueue {
         Self::transition(&*self.lock()?, id, "submitted", &outcome, now)
     }
 
+    fn replace_submitted(&self, old: B256, new: B256, now: u64) -> Result<usize, QueueError> {
+        self.lock()?
+            .execute(
+                "UPDATE reports SET tx_hash = ?1, updated_at = ?2 WHERE state = 'submitted' AND tx_hash = ?3",
+                params![new.as_slice(), ts(now), old.as_slice()],
+            )
+            .map_err(db)
+    }
+
     fn requeue_submitted(&self, tx_hash: B256, now: u64) -> Result<usize, QueueError> {
         self.lock()?
             .execute(
