@@ -1,4 +1,5 @@
-//! Devnet throughput through JSON-RPC over HTTP: prints a table.
+//! Devnet throughput: prints a table of plain transfers/s and Stylus calls/s, through
+//! JSON-RPC over HTTP and in-process, and the machine it ran on.
 //!
 //! ```sh
 //! cargo build --release --target wasm32-unknown-unknown -p compute-token   # the Stylus contract
@@ -10,7 +11,11 @@
 //! and talks to it through alloy's HTTP provider. Transactions are signed before the clock
 //! starts, then sent one after another with `eth_sendRawTransaction` (each is mined into its
 //! own block on arrival), so a row measures request handling + execution + mining, not
-//! signing. The last transaction's receipt is checked.
+//! signing. The in-process rows hand the same kind of pre-signed transactions straight to
+//! the chain (`Devnet::rpc.chain().send_raw_transaction`), with no HTTP, JSON or alloy in
+//! the way: the difference between the two is the transport's cost. The last
+//! transaction's receipt is checked. (An example rather than a `[[bin]]` because it drives
+//! the devnet through alloy, a dev-dependency.)
 
 #[path = "../tests/common/mod.rs"]
 mod common;
@@ -81,6 +86,49 @@ async fn presign(
     out
 }
 
+/// Hands pre-signed transactions to the chain in-process, one by one; returns (seconds, gas
+/// used by the last one).
+async fn send_all_in_process(
+    dn: &devnet::Devnet,
+    p: &alloy::providers::DynProvider,
+    raws: &[Bytes],
+) -> (f64, u64) {
+    let start = Instant::now();
+    let mut last = None;
+    for raw in raws {
+        last = Some(dn.rpc.chain().send_raw_transaction(raw).expect("transaction accepted"));
+    }
+    let secs = start.elapsed().as_secs_f64();
+    let r = p.get_transaction_receipt(last.unwrap()).await.unwrap().unwrap();
+    assert!(r.status(), "the last transaction succeeded");
+    (secs, r.gas_used)
+}
+
+/// One line about the machine: CPU model, cores, memory, OS.
+fn machine() -> String {
+    let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+    let model = cpuinfo
+        .lines()
+        .find(|l| l.starts_with("model name"))
+        .and_then(|l| l.split(':').nth(1))
+        .map(|s| s.trim().to_string())
+        .unwrap_or_else(|| "unknown CPU".into());
+    let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0);
+    let mem_kb: u64 = std::fs::read_to_string("/proc/meminfo")
+        .unwrap_or_default()
+        .lines()
+        .find(|l| l.starts_with("MemTotal"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    format!(
+        "{model}, {cores} cores available, {:.1} GiB RAM, {} {}",
+        mem_kb as f64 / 1024.0 / 1024.0,
+        std::env::consts::OS,
+        std::env::consts::ARCH
+    )
+}
+
 /// Sends pre-signed transactions one by one; returns (seconds, gas used by the last one).
 async fn send_all(p: &alloy::providers::DynProvider, raws: &[Bytes]) -> (f64, u64) {
     let start = Instant::now();
@@ -107,7 +155,13 @@ async fn main() {
     })
     .await;
     let (secs, gas) = send_all(&p, &raws).await;
-    rows.push(Row { name: "ETH transfer (eth_sendRawTransaction)", n, secs, gas: Some(gas) });
+    rows.push(Row { name: "ETH transfer (eth_sendRawTransaction over HTTP)", n, secs, gas: Some(gas) });
+    let raws = presign(&p, 3, n, 21_000, |k| {
+        TransactionRequest::default().with_to(dest(k)).with_value(U256::from(1))
+    })
+    .await;
+    let (secs, gas) = send_all_in_process(&dn, &p, &raws).await;
+    rows.push(Row { name: "ETH transfer (in-process)", n, secs, gas: Some(gas) });
 
     // 2. eth_getBalance, for scale.
     let start = Instant::now();
@@ -155,7 +209,18 @@ async fn main() {
     })
     .await;
     let (secs, gas) = send_all(&p, &raws).await;
-    rows.push(Row { name: "Stylus compute-token transfer (tx)", n, secs, gas: Some(gas) });
+    rows.push(Row {
+        name: "Stylus compute-token transfer (eth_sendRawTransaction over HTTP)",
+        n,
+        secs,
+        gas: Some(gas),
+    });
+    let raws = presign(&p, 2, n, 200_000, |k| {
+        call(IComputeToken::transferCall { to: dest(k), value: U256::from(1) }.abi_encode())
+    })
+    .await;
+    let (secs, gas) = send_all_in_process(&dn, &p, &raws).await;
+    rows.push(Row { name: "Stylus compute-token transfer (in-process)", n, secs, gas: Some(gas) });
 
     // 4. Stylus reads through eth_call.
     let start = Instant::now();
@@ -172,7 +237,8 @@ async fn main() {
 
     let profile = if cfg!(debug_assertions) { "debug build" } else { "release build" };
     println!();
-    println!("devnet throughput, JSON-RPC over HTTP, one client, sequential requests ({profile})");
+    println!("devnet throughput, one client, sequential requests, one block per transaction ({profile})");
+    println!("machine: {}", machine());
     println!();
     println!("| workload | requests | seconds | per second | gas each |");
     println!("| --- | ---: | ---: | ---: | ---: |");

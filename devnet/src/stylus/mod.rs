@@ -10,11 +10,16 @@
 //! so Stylus -> EVM -> Stylus works with ordinary journal checkpoints.
 
 mod host;
+pub mod meter;
 mod program;
 
-pub use program::{decompress, is_stylus, validate, ProgramCache, StylusError};
+pub use program::{decompress, is_stylus, validate, Program, ProgramCache, StylusError};
 
-use std::{cell::RefCell, rc::Rc, sync::Arc};
+use std::{
+    cell::{Cell, RefCell},
+    rc::Rc,
+    sync::Arc,
+};
 
 use revm::{
     context::ContextTr,
@@ -36,12 +41,8 @@ use crate::{
     evm::{Ctx, Db, SPEC},
 };
 
-/// Fuel units per unit of EVM gas. wasmi charges about one fuel per instruction; Arbitrum
-/// prices common opcodes at tens to a few hundred ink, with 10,000 ink per gas, so one fuel
-/// ~ 100 ink gives "about 100 simple instructions per gas".
-pub const FUEL_PER_GAS: u64 = 100;
 /// Arbitrum's ink price: ink per gas.
-pub const INK_PER_GAS: u64 = 10_000;
+pub const INK_PER_GAS: u64 = meter::INK_PRICE;
 
 /// The inspector that routes calls into Stylus programs and ArbWasm.
 #[derive(Clone)]
@@ -50,11 +51,28 @@ pub struct StylusInspector {
     /// Addresses of the Stylus programs currently executing, outermost first: the source of
     /// `msg_reentrant`.
     pub(crate) stack: Rc<RefCell<Vec<Address>>>,
+    /// Wasm pages of this transaction: (open now, most ever open), for the memory model.
+    pub(crate) pages: Rc<Cell<(u16, u16)>>,
 }
 
 impl StylusInspector {
     pub fn new(programs: Arc<ProgramCache>) -> Self {
-        Self { programs, stack: Rc::new(RefCell::new(Vec::new())) }
+        Self { programs, stack: Rc::new(RefCell::new(Vec::new())), pages: Rc::new(Cell::new((0, 0))) }
+    }
+
+    /// Gas for opening `new` more pages in this transaction (nothing is recorded).
+    pub(crate) fn page_cost(&self, new: u16) -> u64 {
+        let (open, ever) = self.pages.get();
+        meter::memory_gas(new, open, ever)
+    }
+
+    /// Opens `new` pages and returns their gas (nitro's `AddStylusPages` + `GasCost`).
+    pub(crate) fn add_pages(&self, new: u16) -> u64 {
+        let (open, ever) = self.pages.get();
+        let cost = meter::memory_gas(new, open, ever);
+        let open_now = open.saturating_add(new);
+        self.pages.set((open_now, ever.max(open_now)));
+        cost
     }
 
     /// Runs one frame (call or create) to completion in a nested revm exec loop over `ctx`.

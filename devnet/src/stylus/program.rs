@@ -5,6 +5,8 @@ use std::{collections::HashMap, io::Read, sync::Mutex};
 use revm::primitives::B256;
 use wasmi::{Config, Engine, ExternType, Module};
 
+use super::meter::{instrument, Instrumented, ProgramCosts};
+
 /// Code of a Stylus program starts with these bytes (an EOF-like header).
 pub const STYLUS_PREFIX: [u8; 3] = [0xEF, 0xF0, 0x00];
 /// Largest decompressed wasm we accept (nitro's limit is 128 KiB).
@@ -102,10 +104,28 @@ pub(crate) const VM_HOOKS: &[&str] = &[
 ];
 pub(crate) const CONSOLE: &[&str] = &["log_txt", "log_i32", "log_i64", "log_f32", "log_f64"];
 
-/// Compiles and checks a module the way activation must: allowed imports only, the
-/// `user_entrypoint` and `memory` exports present, memory within limits.
-pub fn validate(engine: &Engine, wasm: &[u8]) -> Result<Module, StylusError> {
-    let module = Module::new(engine, wasm).map_err(|e| StylusError::InvalidWasm(e.to_string()))?;
+/// A program as it runs here: the compiled, ink-instrumented module and its call costs.
+#[derive(Clone)]
+pub struct Program {
+    pub module: Module,
+    pub costs: ProgramCosts,
+}
+
+/// Checks and prepares a module the way activation must: allowed imports only, the
+/// `user_entrypoint` and `memory` exports present, memory within limits, operators Stylus
+/// supports; then instruments it with the ink meter (see `meter`) and compiles it.
+pub fn validate(engine: &Engine, wasm: &[u8]) -> Result<Program, StylusError> {
+    // The original is compiled first so that a malformed module is reported by the wasm
+    // validator, not by the instrumentation's parser.
+    let original = Module::new(engine, wasm).map_err(|e| StylusError::InvalidWasm(e.to_string()))?;
+    check_interface(&original)?;
+    let Instrumented { wasm: metered, costs } = instrument(wasm)?;
+    let module = Module::new(engine, &metered)
+        .map_err(|e| StylusError::InvalidWasm(format!("after ink instrumentation: {e}")))?;
+    Ok(Program { module, costs })
+}
+
+fn check_interface(module: &Module) -> Result<(), StylusError> {
     for import in module.imports() {
         let allowed = match import.module() {
             "vm_hooks" => VM_HOOKS.contains(&import.name()),
@@ -145,14 +165,14 @@ pub fn validate(engine: &Engine, wasm: &[u8]) -> Result<Module, StylusError> {
     if !memory {
         return Err(StylusError::MissingExport("memory"));
     }
-    Ok(module)
+    Ok(())
 }
 
 /// One wasmi engine for the whole chain plus compiled modules by code hash. The cache is an
 /// optimisation only: activation state lives in the chain state (see `arbwasm`).
 pub struct ProgramCache {
     pub(crate) engine: Engine,
-    modules: Mutex<HashMap<B256, Module>>,
+    modules: Mutex<HashMap<B256, Program>>,
 }
 
 impl Default for ProgramCache {
@@ -163,19 +183,19 @@ impl Default for ProgramCache {
 
 impl ProgramCache {
     pub fn new() -> Self {
-        let mut config = Config::default();
-        config.consume_fuel(true);
+        // No wasmi fuel: ink is metered by the instrumentation, as on Arbitrum.
+        let config = Config::default();
         Self { engine: Engine::new(&config), modules: Mutex::new(HashMap::new()) }
     }
 
-    /// Compiled module for program code, compiling (and validating) on first use.
-    pub fn module(&self, codehash: B256, code: &[u8]) -> Result<Module, StylusError> {
+    /// Compiled program for program code, compiling (and validating) on first use.
+    pub fn module(&self, codehash: B256, code: &[u8]) -> Result<Program, StylusError> {
         if let Some(m) = self.modules.lock().expect("module cache poisoned").get(&codehash) {
             return Ok(m.clone());
         }
         let wasm = decompress(code)?;
-        let module = validate(&self.engine, &wasm)?;
-        self.modules.lock().expect("module cache poisoned").insert(codehash, module.clone());
-        Ok(module)
+        let program = validate(&self.engine, &wasm)?;
+        self.modules.lock().expect("module cache poisoned").insert(codehash, program.clone());
+        Ok(program)
     }
 }
