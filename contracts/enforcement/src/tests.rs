@@ -467,3 +467,190 @@ proptest! {
         prop_assert_eq!(data, (u(escrow), compensation, amount).abi_encode_params());
     }
 }
+
+/// The hand-written router (`router.rs`) against the committed ABI: every function of
+/// `abi/IEnforcement.sol` is routed, routed answers are the direct ones in the ABI
+/// encoding, value reaches `openDispute` only, and calldata that does not decode reverts
+/// with empty data and changes nothing.
+mod routing {
+    use super::*;
+    use alloy_sol_types::SolInterface;
+    use stylus_sdk::{abi::Router, ArbResult};
+
+    alloy_sol_types::sol!("../../abi/IEnforcement.sol");
+
+    fn route(h: &TestHost, call: &[u8]) -> Option<ArbResult> {
+        let sel = u32::from_be_bytes(call[..4].try_into().unwrap());
+        <Enforcement as Router<Enforcement>>::route(&mut Enforcement::from(h), sel, &call[4..])
+    }
+
+    /// A routed call that must succeed, decoded as its return values.
+    fn ok<C: SolCall>(h: &TestHost, call: C) -> C::Return {
+        let ret = route(h, &call.abi_encode()).expect("routed").expect("succeeds");
+        C::abi_decode_returns(&ret).expect("ABI-encoded returns")
+    }
+
+    fn err(h: &TestHost, call: impl SolCall) -> IEnforcement::IEnforcementErrors {
+        let data = route(h, &call.abi_encode()).expect("routed").unwrap_err();
+        IEnforcement::IEnforcementErrors::abi_decode(&data).expect("a custom error")
+    }
+
+    #[test]
+    fn every_abi_function_is_routed_and_unknown_selectors_are_not() {
+        let h = host();
+        let _s = enforcement(&h);
+        assert_eq!(IEnforcement::IEnforcementCalls::SELECTORS.len(), 18);
+        for sel in IEnforcement::IEnforcementCalls::SELECTORS {
+            // Without arguments a function either runs (it takes none) or reverts empty.
+            assert!(route(&h, sel).is_some(), "selector {sel:02x?} is not routed");
+        }
+        assert!(route(&h, &[0xde, 0xad, 0xbe, 0xef]).is_none());
+    }
+
+    #[test]
+    fn routed_calls_return_what_direct_calls_do_and_the_bond_reaches_open_dispute() {
+        let h = host();
+        let s = enforcement(&h);
+        h.set_sender(OWNER);
+        let pricing = IEnforcement::setClassPricingCall {
+            classId: class(),
+            poolId: u(42),
+            classIsToken0: true,
+            twapWindow: 1_800,
+            collateralPerStable: u(7),
+        };
+        ok(&h, pricing);
+        let p = ok(&h, IEnforcement::classPricingCall { classId: class() });
+        assert_eq!((p._0, p._1, p._2, p._3), s.class_pricing(class()));
+        assert_eq!((p._0, p._1, p._2, p._3), (u(42), true, 1_800, u(7)));
+        ok(&h, IEnforcement::setDisputeConfigCall { resolver: RESOLVER, window: 86_400, bond: u(1_000_000) });
+        let c = ok(&h, IEnforcement::configCall {});
+        assert_eq!((c._0, c._1, c._2, c._3, c._4, c._5, c._6, c._7, c._8), s.config());
+        assert_eq!((c._6, c._7, c._8), (RESOLVER, 86_400, u(1_000_000)));
+
+        // The bond travels with openDispute through the router.
+        record_is(&h, NOW, 150);
+        h.set_sender(BUYER);
+        h.set_value(u(1_000_000));
+        ok(&h, IEnforcement::openDisputeCall { jobId: u(1) });
+        h.set_value(U256::ZERO);
+        let d = ok(&h, IEnforcement::disputeCall { jobId: u(1) });
+        assert_eq!((d._0, d._1, d._2), s.dispute(u(1)));
+        assert_eq!((d._0, d._1), (dispute::OPEN, u(1_000_000)));
+        h.mock_call(PROVIDER, Vec::new(), u(1_000_000), Ok(Vec::new()));
+        h.set_sender(RESOLVER);
+        assert_eq!(ok(&h, IEnforcement::resolveDisputeCall { jobId: u(1), upheld: false }), U256::ZERO);
+        assert_eq!(s.dispute(u(1)).0, dispute::REJECTED);
+
+        h.set_sender(GUARDIAN);
+        ok(&h, IEnforcement::pauseCall {});
+        assert!(ok(&h, IEnforcement::pausedCall {}));
+        ok(&h, IEnforcement::unpauseCall {});
+        assert!(!s.paused());
+        assert_eq!(ok(&h, IEnforcement::guardianCall {}), GUARDIAN);
+        h.set_sender(OWNER);
+        ok(&h, IEnforcement::transferOwnershipCall { newOwner: BUYER });
+        assert_eq!(ok(&h, IEnforcement::pendingOwnerCall {}), BUYER);
+        h.set_sender(BUYER);
+        ok(&h, IEnforcement::acceptOwnershipCall {});
+        assert_eq!(ok(&h, IEnforcement::ownerCall {}), BUYER);
+        ok(&h, IEnforcement::setGuardianCall { guardian: PROVIDER });
+        assert_eq!(s.guardian(), PROVIDER);
+    }
+
+    #[test]
+    fn routed_errors_are_the_contracts_custom_errors() {
+        let h = host();
+        let _s = enforcement(&h);
+        job_is(&h, u(1), PROVIDER, ESCROW, 2);
+        match err(&h, IEnforcement::slashMissedAcceptCall { jobId: u(1) }) {
+            IEnforcement::IEnforcementErrors::JobNotOpen(e) => assert_eq!((e.jobId, e.status), (u(1), 2)),
+            _ => panic!("expected JobNotOpen"),
+        }
+        h.set_sender(BUYER);
+        match err(&h, IEnforcement::openDisputeCall { jobId: u(1) }) {
+            IEnforcement::IEnforcementErrors::NothingToDispute(e) => assert_eq!(e.jobId, u(1)),
+            _ => panic!("expected NothingToDispute"),
+        }
+        match err(&h, IEnforcement::resolveDisputeCall { jobId: u(1), upheld: true }) {
+            IEnforcement::IEnforcementErrors::NotResolver(e) => assert_eq!(e.caller, BUYER),
+            _ => panic!("expected NotResolver"),
+        }
+    }
+
+    #[test]
+    fn value_is_refused_by_every_function_but_open_dispute() {
+        let h = host();
+        let s = enforcement(&h);
+        h.set_value(u(1));
+        h.set_sender(OWNER);
+        let config =
+            IEnforcement::setDisputeConfigCall { resolver: RESOLVER, window: 1, bond: u(1) }.abi_encode();
+        assert!(matches!(route(&h, &config), Some(Err(_))));
+        assert_eq!(s.config().6, Address::ZERO, "nothing was configured");
+        h.set_sender(GUARDIAN);
+        assert!(matches!(route(&h, &IEnforcement::pauseCall {}.abi_encode()), Some(Err(_))));
+        assert!(!s.paused());
+        assert!(matches!(route(&h, &IEnforcement::ownerCall {}.abi_encode()), Some(Err(_))));
+        h.set_value(U256::ZERO);
+        assert_eq!(ok(&h, IEnforcement::ownerCall {}), OWNER);
+    }
+
+    #[test]
+    fn malformed_calldata_reverts_empty_and_changes_nothing() {
+        let h = host();
+        let s = enforcement(&h);
+        h.set_sender(OWNER);
+        let good = IEnforcement::setClassPricingCall {
+            classId: class(),
+            poolId: u(42),
+            classIsToken0: true,
+            twapWindow: 1_800,
+            collateralPerStable: u(7),
+        }
+        .abi_encode();
+        let mut two = good.clone();
+        two[4 + 2 * 32 + 31] = 2; // classIsToken0 = 2
+        let mut wide = good.clone();
+        wide[4 + 3 * 32 + 27] = 1; // twapWindow above 2^32
+        for bad in [&two[..], &wide[..], &good[..good.len() - 1], &good[..4]] {
+            assert_eq!(route(&h, bad), Some(Err(Vec::new())));
+        }
+        assert_eq!(s.class_pricing(class()), (U256::ZERO, false, 0, U256::ZERO));
+        let mut dirty =
+            IEnforcement::setDisputeConfigCall { resolver: RESOLVER, window: 1, bond: u(1) }.abi_encode();
+        dirty[4 + 32 + 20] = 1; // window above 2^64
+        assert_eq!(route(&h, &dirty), Some(Err(Vec::new())));
+        assert_eq!(s.config().6, Address::ZERO);
+    }
+
+    #[test]
+    fn the_constructor_runs_once_with_checked_arguments() {
+        let construct = |h: &TestHost, args: &[u8]| {
+            <Enforcement as Router<Enforcement>>::constructor(&mut Enforcement::from(h), args)
+        };
+        let all = [OWNER, MARKET, REGISTRY, SETTLEMENT, VAULT, COURT, AMM];
+        // Each failure on a fresh host: the test VM does not roll back the constructor
+        // guard's slot as a reverted deployment would.
+        let mut zero = all;
+        zero[6] = Address::ZERO;
+        let e = construct(&host(), &zero.abi_encode_params()).unwrap().unwrap_err();
+        assert!(matches!(
+            IEnforcement::IEnforcementErrors::abi_decode(&e),
+            Ok(IEnforcement::IEnforcementErrors::ZeroAddress(_))
+        ));
+        let good = all.abi_encode_params();
+        let mut dirty = good.clone();
+        dirty[5 * 32] = 1;
+        assert_eq!(construct(&host(), &dirty), Some(Err(Vec::new())));
+        assert_eq!(construct(&host(), &good[..good.len() - 1]), Some(Err(Vec::new())));
+        let h = host();
+        h.set_value(u(1));
+        assert!(matches!(construct(&h, &good), Some(Err(_))), "the constructor is not payable");
+        let h = host();
+        assert_eq!(construct(&h, &good), Some(Ok(Vec::new())));
+        let s = Enforcement::from(&h);
+        assert_eq!((s.owner(), s.config().0, s.config().5), (OWNER, MARKET, AMM));
+        assert!(matches!(construct(&h, &good), Some(Err(_))), "a second construction is refused");
+    }
+}

@@ -649,3 +649,253 @@ proptest! {
         }
     }
 }
+
+/// The hand-written router (`router.rs`) against the committed ABI: every function of
+/// `abi/IMarket.sol` is routed, routed answers are the direct ones in the ABI encoding, and
+/// calldata that does not decode reverts with empty data and changes nothing.
+mod routing {
+    use super::*;
+    use alloy_sol_types::SolInterface;
+    use stylus_sdk::{abi::Router, ArbResult};
+
+    alloy_sol_types::sol!("../../abi/IMarket.sol");
+
+    const SETTLER: Address = address!("5000000000000000000000000000000000000005");
+
+    fn route(h: &TestHost, call: &[u8]) -> Option<ArbResult> {
+        let sel = u32::from_be_bytes(call[..4].try_into().unwrap());
+        <Market as Router<Market>>::route(&mut Market::from(h), sel, &call[4..])
+    }
+
+    /// A routed call that must succeed: its return data.
+    fn ok_ret(h: &TestHost, call: impl SolCall) -> Vec<u8> {
+        route(h, &call.abi_encode()).expect("routed").expect("succeeds")
+    }
+
+    fn err(h: &TestHost, call: impl SolCall) -> IMarket::IMarketErrors {
+        let data = route(h, &call.abi_encode()).expect("routed").unwrap_err();
+        IMarket::IMarketErrors::abi_decode(&data).expect("a custom error")
+    }
+
+    #[test]
+    fn every_abi_function_is_routed_and_unknown_selectors_are_not() {
+        let h = host();
+        let _m = market(&h);
+        assert_eq!(IMarket::IMarketCalls::SELECTORS.len(), 23);
+        for sel in IMarket::IMarketCalls::SELECTORS {
+            // Without arguments a function either runs (it takes none) or reverts empty
+            // (they do not decode); an unrouted selector would answer `None`.
+            assert!(route(&h, sel).is_some(), "selector {sel:02x?} is not routed");
+        }
+        assert!(route(&h, &[0xde, 0xad, 0xbe, 0xef]).is_none());
+    }
+
+    #[test]
+    fn routed_calls_return_what_direct_calls_do_in_the_abi_encoding() {
+        let h = host();
+        let m = market(&h);
+        // Mint, open, accept and settle, all through the router.
+        h.set_sender(P1);
+        free_stake(&h, P1, 1_000_000_000);
+        ok(&h, VAULT, Vault::lockCall { operator: P1, amount: u(100 * PER_SECOND) }.abi_encode());
+        ok(&h, TOKEN, Token::mintCall { to: P1, value: u(100) }.abi_encode());
+        assert!(ok_ret(&h, IMarket::mintCall { classId: class(), gpuSeconds: u(100) }).is_empty());
+        let o = IMarket::obligationsCall::abi_decode_returns(&ok_ret(
+            &h,
+            IMarket::obligationsCall { classId: class(), provider: P1 },
+        ))
+        .unwrap();
+        assert_eq!((o._0, o._1), m.obligations(class(), P1));
+        assert_eq!((o._0, o._1), (u(100), U256::ZERO));
+
+        h.set_sender(BUYER);
+        ok_true(&h, TOKEN, Token::transferFromCall { from: BUYER, to: MARKET, value: u(40) }.abi_encode());
+        let open = IMarket::openJobCall {
+            classId: class(),
+            gpuSeconds: u(40),
+            provider: Address::ZERO,
+            specHash: keccak256("spec"),
+        };
+        let id = IMarket::openJobCall::abi_decode_returns(&ok_ret(&h, open)).unwrap();
+        assert_eq!(id, u(1));
+        let count = IMarket::jobCountCall::abi_decode_returns(&ok_ret(&h, IMarket::jobCountCall {})).unwrap();
+        assert_eq!(count, m.job_count());
+        let (topics, _) = last_log(&h);
+        assert_eq!(topics[0], JobOpened::SIGNATURE_HASH);
+
+        h.set_sender(P1);
+        assert!(ok_ret(&h, IMarket::acceptJobCall { jobId: id }).is_empty());
+        let j = IMarket::jobCall::abi_decode_returns(&ok_ret(&h, IMarket::jobCall { jobId: id })).unwrap();
+        assert_eq!((j._0, j._1, j._2, j._3, j._4, j._5, j._6, j._7, j._8), m.job(id));
+        assert_eq!((j._0, j._1, j._3, j._8), (BUYER, P1, u(40), status::ACCEPTED));
+
+        h.set_sender(OWNER);
+        assert!(ok_ret(&h, IMarket::setSettlerCall { settler: SETTLER, enabled: true }).is_empty());
+        let is = IMarket::isSettlerCall::abi_decode_returns(&ok_ret(
+            &h,
+            IMarket::isSettlerCall { account: SETTLER },
+        ));
+        assert!(is.unwrap() && m.is_settler(SETTLER));
+        mock_release(&h, P1, 30, 10);
+        h.set_sender(SETTLER);
+        let call = IMarket::settleUsageCall { jobId: id, gpuSeconds: u(30), isFinal: true };
+        let r = IMarket::settleUsageCall::abi_decode_returns(&ok_ret(&h, call)).unwrap();
+        assert_eq!((r._0, r._1), (u(30), u(10)));
+        assert_eq!(m.job(id).8, status::SETTLED);
+        assert_eq!(m.obligations(class(), P1), (u(70), U256::ZERO));
+
+        // Plain views and the owner's and guardian's functions.
+        let addr = |call: Vec<u8>| Address::abi_decode(&route(&h, &call).unwrap().unwrap()).unwrap();
+        assert_eq!(addr(IMarket::ownerCall {}.abi_encode()), OWNER);
+        assert_eq!(addr(IMarket::vaultCall {}.abi_encode()), VAULT);
+        assert_eq!(addr(IMarket::registryCall {}.abi_encode()), REGISTRY);
+        assert_eq!(addr(IMarket::guardianCall {}.abi_encode()), GUARDIAN);
+        h.set_sender(GUARDIAN);
+        ok_ret(&h, IMarket::pauseCall {});
+        assert!(IMarket::pausedCall::abi_decode_returns(&ok_ret(&h, IMarket::pausedCall {})).unwrap());
+        ok_ret(&h, IMarket::unpauseCall {});
+        assert!(!m.paused());
+        h.set_sender(OWNER);
+        ok_ret(&h, IMarket::transferOwnershipCall { newOwner: BUYER });
+        assert_eq!(addr(IMarket::pendingOwnerCall {}.abi_encode()), BUYER);
+        h.set_sender(BUYER);
+        ok_ret(&h, IMarket::acceptOwnershipCall {});
+        assert_eq!(m.owner(), BUYER);
+        ok_ret(&h, IMarket::setGuardianCall { guardian: P2 });
+        assert_eq!(m.guardian(), P2);
+
+        // Every log (written from pre-encoded words) decodes with alloy as the event it is.
+        use IMarket::IMarketEvents as E;
+        let mut seen = Vec::new();
+        for (topics, data) in h.get_emitted_logs() {
+            let event =
+                <E as alloy_sol_types::SolEventInterface>::decode_raw_log(&topics, &data).expect("decodes");
+            match &event {
+                E::ObligationsMinted(e) => {
+                    assert_eq!(
+                        (e.provider, e.classId, e.gpuSeconds, e.collateralLocked),
+                        (P1, class(), u(100), u(100 * PER_SECOND))
+                    )
+                }
+                E::JobOpened(e) => assert_eq!(
+                    (e.jobId, e.buyer, e.provider, e.classId, e.gpuSeconds, e.specHash, e.acceptDeadline),
+                    (id, BUYER, P1, class(), u(40), keccak256("spec"), m.job(id).6)
+                ),
+                E::JobAccepted(e) => assert_eq!((e.jobId, e.provider), (id, P1)),
+                E::SettlerSet(e) => assert_eq!((e.settler, e.enabled), (SETTLER, true)),
+                E::JobClosed(e) => assert_eq!((e.jobId, e.status, e.refunded), (id, status::SETTLED, u(10))),
+                E::Paused(e) => assert_eq!(e.account, GUARDIAN),
+                E::Unpaused(e) => assert_eq!(e.account, GUARDIAN),
+                E::OwnershipTransferStarted(e) => assert_eq!((e.previousOwner, e.newOwner), (OWNER, BUYER)),
+                E::OwnershipTransferred(e) => assert_eq!((e.previousOwner, e.newOwner), (OWNER, BUYER)),
+                E::GuardianSet(e) => assert!(e.guardian == GUARDIAN || e.guardian == P2),
+                _ => {}
+            }
+            seen.push(topics[0]);
+        }
+        for sig in [
+            ObligationsMinted::SIGNATURE_HASH,
+            JobOpened::SIGNATURE_HASH,
+            JobAccepted::SIGNATURE_HASH,
+            SettlerSet::SIGNATURE_HASH,
+            JobClosed::SIGNATURE_HASH,
+            Paused::SIGNATURE_HASH,
+            Unpaused::SIGNATURE_HASH,
+            OwnershipTransferStarted::SIGNATURE_HASH,
+            OwnershipTransferred::SIGNATURE_HASH,
+        ] {
+            assert!(seen.contains(&sig), "event {sig} was emitted");
+        }
+    }
+
+    #[test]
+    fn routed_errors_are_the_contracts_custom_errors() {
+        let h = host();
+        let mut m = market(&h);
+        mint(&h, &mut m, P1, 100).unwrap();
+        let id = open(&h, &mut m, P1, 10).unwrap();
+        h.set_sender(P2);
+        match err(&h, IMarket::acceptJobCall { jobId: id }) {
+            IMarket::IMarketErrors::NotJobProvider(e) => assert_eq!((e.jobId, e.caller), (id, P2)),
+            _ => panic!("expected NotJobProvider"),
+        }
+        match err(&h, IMarket::setGuardianCall { guardian: P2 }) {
+            IMarket::IMarketErrors::NotOwner(e) => assert_eq!(e.caller, P2),
+            _ => panic!("expected NotOwner"),
+        }
+        match err(&h, IMarket::refundJobCall { jobId: id }) {
+            IMarket::IMarketErrors::NotSettler(e) => assert_eq!(e.caller, P2),
+            _ => panic!("expected NotSettler"),
+        }
+    }
+
+    #[test]
+    fn malformed_calldata_reverts_empty_and_changes_nothing() {
+        let h = host();
+        let mut m = market(&h);
+        mint(&h, &mut m, P1, 100).unwrap();
+        h.take_calls();
+        h.set_sender(BUYER);
+        let good = IMarket::openJobCall {
+            classId: class(),
+            gpuSeconds: u(40),
+            provider: P1,
+            specHash: keccak256("spec"),
+        }
+        .abi_encode();
+        // A dirty high byte in the provider address, a call cut short, no arguments at all.
+        let mut dirty = good.clone();
+        dirty[4 + 2 * 32] = 1;
+        let cut = &good[..good.len() - 1];
+        for bad in [&dirty[..], cut, &good[..4]] {
+            assert_eq!(route(&h, bad), Some(Err(Vec::new())));
+        }
+        // A boolean that is neither 0 nor 1.
+        h.set_sender(OWNER);
+        let mut two = IMarket::setSettlerCall { settler: SETTLER, enabled: true }.abi_encode();
+        two[4 + 32 + 31] = 2;
+        assert_eq!(route(&h, &two), Some(Err(Vec::new())));
+        assert!(!m.is_settler(SETTLER));
+        assert_eq!(m.job_count(), U256::ZERO);
+        assert_eq!(m.obligations(class(), P1), (u(100), U256::ZERO));
+        assert!(h.take_calls().is_empty(), "nothing was called");
+    }
+
+    #[test]
+    fn value_is_refused_everywhere() {
+        let h = host();
+        let m = market(&h);
+        h.set_value(u(1));
+        assert!(matches!(route(&h, &IMarket::jobCountCall {}.abi_encode()), Some(Err(_))));
+        h.set_sender(GUARDIAN);
+        assert!(matches!(route(&h, &IMarket::pauseCall {}.abi_encode()), Some(Err(_))));
+        assert!(!m.paused());
+        h.set_value(U256::ZERO);
+        assert_eq!(route(&h, &IMarket::jobCountCall {}.abi_encode()), Some(Ok(U256::ZERO.abi_encode())));
+    }
+
+    #[test]
+    fn the_constructor_runs_once_with_checked_arguments() {
+        let construct =
+            |h: &TestHost, args: &[u8]| <Market as Router<Market>>::constructor(&mut Market::from(h), args);
+        // Each failure on a fresh host: the test VM does not roll back the constructor
+        // guard's slot as a reverted deployment would.
+        let zero =
+            construct(&host(), &(OWNER, Address::ZERO, REGISTRY).abi_encode_params()).unwrap().unwrap_err();
+        assert!(matches!(
+            IMarket::IMarketErrors::abi_decode(&zero),
+            Ok(IMarket::IMarketErrors::ZeroAddress(_))
+        ));
+        let mut dirty = (OWNER, VAULT, REGISTRY).abi_encode_params();
+        dirty[32] = 1;
+        assert_eq!(construct(&host(), &dirty), Some(Err(Vec::new())));
+        assert_eq!(construct(&host(), &dirty[..95]), Some(Err(Vec::new())));
+        let h = host();
+        assert_eq!(construct(&h, &(OWNER, VAULT, REGISTRY).abi_encode_params()), Some(Ok(Vec::new())));
+        let m = Market::from(&h);
+        assert_eq!((m.owner(), m.vault(), m.registry()), (OWNER, VAULT, REGISTRY));
+        let again = construct(&h, &(BUYER, VAULT, REGISTRY).abi_encode_params());
+        assert!(matches!(again, Some(Err(_))), "a second construction is refused");
+        assert_eq!(m.owner(), OWNER);
+    }
+}

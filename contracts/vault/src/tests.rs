@@ -789,3 +789,175 @@ fn config_and_stake_views() {
 // ----- local bit-serial mul_div (must equal contracts_common::math) -----
 
 mod properties;
+
+/// The hand-written router (`router.rs`) against the committed ABI: every function of
+/// `abi/IVault.sol` is routed, routed answers are the direct ones in the ABI encoding, and
+/// calldata that does not decode reverts with empty data and changes nothing.
+mod routing {
+    use super::*;
+    use alloy_sol_types::{SolInterface, SolValue};
+    use stylus_sdk::{abi::Router, ArbResult};
+
+    alloy_sol_types::sol!("../../abi/IVault.sol");
+
+    fn route(vm: &TestVM, call: &[u8]) -> Option<ArbResult> {
+        let sel = u32::from_be_bytes(call[..4].try_into().unwrap());
+        <Vault as Router<Vault>>::route(&mut Vault::from(vm), sel, &call[4..])
+    }
+
+    /// A routed call that must succeed, decoded as its return values.
+    fn ok<C: SolCall>(vm: &TestVM, call: C) -> C::Return {
+        let ret = route(vm, &call.abi_encode()).expect("routed").expect("succeeds");
+        C::abi_decode_returns(&ret).expect("ABI-encoded returns")
+    }
+
+    fn err(vm: &TestVM, call: impl SolCall) -> IVault::IVaultErrors {
+        let data = route(vm, &call.abi_encode()).expect("routed").unwrap_err();
+        IVault::IVaultErrors::abi_decode(&data).expect("a custom error")
+    }
+
+    #[test]
+    fn every_abi_function_is_routed_and_unknown_selectors_are_not() {
+        let (vm, _v) = setup();
+        assert_eq!(IVault::IVaultCalls::SELECTORS.len(), 21);
+        for sel in IVault::IVaultCalls::SELECTORS {
+            // Without arguments a function either runs (it takes none) or reverts empty.
+            assert!(route(&vm, sel).is_some(), "selector {sel:02x?} is not routed");
+        }
+        assert!(route(&vm, &[0xde, 0xad, 0xbe, 0xef]).is_none());
+    }
+
+    #[test]
+    fn routed_calls_return_what_direct_calls_do_in_the_abi_encoding() {
+        let (vm, v) = setup();
+        mock_in(&vm, ALICE, u(1_000), Ok(abi_bool(true)));
+        vm.set_sender(ALICE);
+        let shares = ok(&vm, IVault::depositCall { amount: u(1_000), operator: OP });
+        assert_eq!(shares, v.shares_of(OP, ALICE));
+        assert!(shares > U256::ZERO);
+        let s = ok(&vm, IVault::stakeOfCall { operator: OP, staker: ALICE });
+        assert_eq!((s._0, s._1), v.stake_of(OP, ALICE));
+
+        vm.set_sender(LOCKER);
+        ok(&vm, IVault::lockCall { operator: OP, amount: u(100) });
+        assert_eq!(ok(&vm, IVault::freeStakeCall { operator: OP }), v.free_stake(OP));
+        assert_eq!(v.free_stake(OP), u(900));
+        ok(&vm, IVault::unlockCall { operator: OP, amount: u(50) });
+        let o = ok(&vm, IVault::operatorStakeCall { operator: OP });
+        assert_eq!((o._0, o._1, o._2), v.operator_stake(OP));
+        assert_eq!(o._2, u(50));
+
+        vm.set_sender(ALICE);
+        let id = ok(&vm, IVault::queueWithdrawalCall { operator: OP, shares: shares / u(4) });
+        let w = ok(&vm, IVault::withdrawalCall { withdrawalId: id });
+        assert_eq!((w._0, w._1, w._2, w._3, w._4, w._5, w._6), v.withdrawal(id));
+        assert_eq!((w._0, w._1, w._3, w._4), (ALICE, OP, u(250), T0 + DELAY));
+        vm.set_block_timestamp(T0 + DELAY);
+        assert_eq!(ok(&vm, IVault::processWithdrawalsCall { operator: OP, maxCount: u(5) }), u(1));
+        mock_outs(&vm, &[(ALICE, 250)]);
+        assert_eq!(ok(&vm, IVault::claimCall { withdrawalId: id }), u(250));
+        assert!(v.withdrawal(id).6, "claimed");
+
+        mock_outs(&vm, &[(VICTIM, 10), (TREASURY, 20)]);
+        vm.set_sender(SLASHER);
+        let call = IVault::slashCall {
+            operator: OP,
+            amount: u(30),
+            evidenceHash: EVIDENCE,
+            beneficiary: VICTIM,
+            compensation: u(10),
+        };
+        assert_eq!(ok(&vm, call), u(30));
+        assert_eq!(v.operator_stake(OP).0, u(720));
+
+        vm.set_sender(OWNER);
+        ok(&vm, IVault::setWithdrawalDelayCall { withdrawalDelay: 3_600 });
+        ok(&vm, IVault::setTreasuryCall { treasury: CAROL });
+        ok(&vm, IVault::setRoleCall { role: roles::SLASHER, account: BOB, enabled: true });
+        assert!(ok(&vm, IVault::hasRoleCall { role: roles::SLASHER, account: BOB }));
+        assert!(v.is_slasher(BOB));
+        ok(&vm, IVault::setGuardianCall { guardian: GUARDIAN });
+        ok(&vm, IVault::transferOwnershipCall { newOwner: BOB });
+        vm.set_sender(GUARDIAN);
+        ok(&vm, IVault::setPausedCall { paused: true });
+        let c = ok(&vm, IVault::configCall {});
+        assert_eq!((c._0, c._1, c._2, c._3, c._4, c._5, c._6), v.config());
+        assert_eq!((c._1, c._3, c._4, c._5), (CAROL, BOB, 3_600, true));
+        vm.set_sender(BOB);
+        ok(&vm, IVault::acceptOwnershipCall {});
+        assert_eq!(ok(&vm, IVault::ownerCall {}), BOB);
+    }
+
+    #[test]
+    fn routed_errors_are_the_contracts_custom_errors() {
+        let (vm, _v) = setup();
+        vm.set_sender(ALICE);
+        match err(&vm, IVault::lockCall { operator: OP, amount: u(1) }) {
+            IVault::IVaultErrors::Unauthorized(e) => assert_eq!((e.caller, e.role), (ALICE, roles::LOCKER)),
+            _ => panic!("expected Unauthorized"),
+        }
+        match err(&vm, IVault::claimCall { withdrawalId: u(7) }) {
+            IVault::IVaultErrors::UnknownWithdrawal(e) => assert_eq!(e.withdrawalId, u(7)),
+            _ => panic!("expected UnknownWithdrawal"),
+        }
+    }
+
+    #[test]
+    fn malformed_calldata_reverts_empty_and_changes_nothing() {
+        let (vm, v) = setup();
+        mock_in(&vm, ALICE, u(1_000), Ok(abi_bool(true)));
+        vm.set_sender(ALICE);
+        let good = IVault::depositCall { amount: u(1_000), operator: OP }.abi_encode();
+        let mut dirty = good.clone();
+        dirty[4 + 32 + 2] = 1; // a high byte of the operator address
+        for bad in [&dirty[..], &good[..good.len() - 1], &good[..4]] {
+            assert_eq!(route(&vm, bad), Some(Err(Vec::new())));
+        }
+        assert_eq!(v.operator_stake(OP), (U256::ZERO, U256::ZERO, U256::ZERO));
+        vm.set_sender(OWNER);
+        let mut two = IVault::setRoleCall { role: roles::LOCKER, account: BOB, enabled: true }.abi_encode();
+        two[4 + 2 * 32 + 31] = 2;
+        assert_eq!(route(&vm, &two), Some(Err(Vec::new())));
+        assert!(!v.is_locker(BOB));
+        // A delay that does not fit a uint64.
+        let mut wide = IVault::setWithdrawalDelayCall { withdrawalDelay: 3_600 }.abi_encode();
+        wide[4 + 23] = 1;
+        assert_eq!(route(&vm, &wide), Some(Err(Vec::new())));
+        assert_eq!(v.withdrawal_delay(), DELAY);
+    }
+
+    #[test]
+    fn value_is_refused_everywhere() {
+        let (vm, v) = setup();
+        vm.set_value(u(1));
+        vm.set_sender(GUARDIAN);
+        assert!(matches!(route(&vm, &IVault::setPausedCall { paused: true }.abi_encode()), Some(Err(_))));
+        assert!(!v.paused());
+        vm.set_value(U256::ZERO);
+        assert_eq!(route(&vm, &IVault::ownerCall {}.abi_encode()), Some(Ok(OWNER.abi_encode())));
+    }
+
+    #[test]
+    fn the_constructor_runs_once_with_checked_arguments() {
+        let construct =
+            |vm: &TestVM, args: &[u8]| <Vault as Router<Vault>>::constructor(&mut Vault::from(vm), args);
+        // Each failure on a fresh VM: the test VM does not roll back the constructor
+        // guard's slot as a reverted deployment would.
+        let zero =
+            construct(&TestVM::default(), &(TOKEN, Address::ZERO, TREASURY, DELAY).abi_encode_params());
+        assert!(matches!(
+            IVault::IVaultErrors::abi_decode(&zero.unwrap().unwrap_err()),
+            Ok(IVault::IVaultErrors::ZeroAddress(_))
+        ));
+        let mut wide = (TOKEN, OWNER, TREASURY, DELAY).abi_encode_params();
+        wide[3 * 32 + 20] = 1; // a delay above 2^64
+        assert_eq!(construct(&TestVM::default(), &wide), Some(Err(Vec::new())));
+        let vm = TestVM::default();
+        let good = (TOKEN, OWNER, TREASURY, DELAY).abi_encode_params();
+        assert_eq!(construct(&vm, &good[..good.len() - 1]), Some(Err(Vec::new())));
+        let vm = TestVM::default();
+        assert_eq!(construct(&vm, &good), Some(Ok(Vec::new())));
+        assert_eq!(Vault::from(&vm).config().0, TOKEN);
+        assert!(matches!(construct(&vm, &good), Some(Err(_))), "a second construction is refused");
+    }
+}
