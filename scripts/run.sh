@@ -5,4 +5,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 rustup target add wasm32-unknown-unknown >/dev/null 2>&1 || true
+# The dApp's packages (from its lockfile), once.
+if [ ! -d dapp/node_modules ]; then
+  npm ci --prefix dapp --no-audit --no-fund
+fi
 exec cargo run --quiet -p deployer --bin run -- "$@"

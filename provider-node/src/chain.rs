@@ -654,6 +654,17 @@ impl Watcher {
                 c
             }
         };
+        // A cursor past the head means this is not the chain it was saved on (a restarted
+        // devnet reuses the chain id and the addresses): scan it from the start again.
+        if cursor.next_block > head.saturating_add(1) {
+            tracing::warn!(
+                cursor = cursor.next_block,
+                head,
+                "the chain is behind the saved cursor (a new chain?); rescanning"
+            );
+            cursor.next_block = self.start_block.unwrap_or(safe);
+            self.store.save_cursor(&cursor)?;
+        }
         let first = cursor.next_block;
         while cursor.next_block <= safe {
             let from = cursor.next_block;

@@ -13,20 +13,21 @@ pub struct Service {
 }
 
 impl Service {
-    /// Starts `program` with `args` in `dir`, output inherited (prefixed by nothing: the
-    /// service's own logs are the clearest).
+    /// Starts `program` with `args` in `dir`. With `log`, its output goes to that file
+    /// (created or truncated); otherwise it is inherited.
     pub fn start(
         name: &str,
         program: &Path,
         args: &[String],
         dir: &Path,
         env: &[(String, String)],
-        quiet: bool,
+        log: Option<&Path>,
     ) -> std::io::Result<Self> {
         let mut cmd = Command::new(program);
         cmd.args(args).current_dir(dir).kill_on_drop(true).stdin(Stdio::null());
-        if quiet {
-            cmd.stdout(Stdio::null()).stderr(Stdio::null());
+        if let Some(log) = log {
+            let file = std::fs::File::create(log)?;
+            cmd.stdout(file.try_clone()?).stderr(file);
         }
         for (k, v) in env {
             cmd.env(k, v);

@@ -81,10 +81,10 @@ fn start(
     (child, rx)
 }
 
-/// A plain HTTP/1.1 GET; the whole response as text.
+/// A plain HTTP/1.1 GET; the whole response as text (empty while nothing listens).
 fn http_get(host: &str, path: &str) -> String {
     use std::io::{Read, Write};
-    let mut s = std::net::TcpStream::connect(host).unwrap();
+    let Ok(mut s) = std::net::TcpStream::connect(host) else { return String::new() };
     write!(s, "GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n").unwrap();
     let mut out = String::new();
     s.read_to_string(&mut out).unwrap();
@@ -117,7 +117,9 @@ async fn run_comes_up_stops_on_ctrl_c_and_runs_again() {
     let url = format!("http://127.0.0.1:{port}");
 
     let relayer_port = free_port().to_string();
-    let (mut child, rx) = start(port, &out, &wasm_dir, &["--relayer-port", &relayer_port]);
+    let dapp_port = free_port().to_string();
+    let (mut child, rx) =
+        start(port, &out, &wasm_dir, &["--relayer-port", &relayer_port, "--dapp-port", &dapp_port]);
     let printed = wait_for(&rx, "Press Ctrl-C", Duration::from_secs(300)).join("\n");
     assert!(printed.contains("Chain ID      412346") && printed.contains(&url), "MetaMask settings printed");
     assert!(printed.contains("relayer") && printed.contains("dApp"), "service slots reported");
@@ -138,6 +140,18 @@ async fn run_comes_up_stops_on_ctrl_c_and_runs_again() {
     if target.join("debug/provider-node").exists() {
         assert!(printed.contains("provider node simulated meter"), "provider node started: {printed}");
     }
+    // The dApp (whenever its packages are installed, as `.ci/run` does) is served.
+    if deployer::workspace_root().join("dapp/node_modules").exists() {
+        let mut page = String::new();
+        for _ in 0..60 {
+            page = http_get(&format!("127.0.0.1:{dapp_port}"), "/");
+            if page.starts_with("HTTP/1.1 200") {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(500));
+        }
+        assert!(page.starts_with("HTTP/1.1 200") && page.contains("<html"), "dApp page served: {page}");
+    }
 
     // Ctrl-C: SIGINT to the run command only (as the terminal would, children are in their
     // own process groups), then everything stops and the port closes.
@@ -150,8 +164,12 @@ async fn run_comes_up_stops_on_ctrl_c_and_runs_again() {
     assert!(p.get_chain_id().await.is_err(), "the devnet is gone");
 
     // A second run (same record file, fresh chain) works.
-    let (mut child, rx) =
-        start(port, &out, &wasm_dir, &["--exit-after-seed", "--relayer-port", &relayer_port]);
+    let (mut child, rx) = start(
+        port,
+        &out,
+        &wasm_dir,
+        &["--exit-after-seed", "--relayer-port", &relayer_port, "--dapp-port", &dapp_port],
+    );
     wait_for(&rx, "devnet stopped", Duration::from_secs(300));
     let status = tokio::task::spawn_blocking(move || child.wait().unwrap()).await.unwrap();
     assert!(status.success(), "second run: {status}");

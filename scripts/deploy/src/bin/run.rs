@@ -136,9 +136,18 @@ async fn run(args: Args) -> Result<()> {
         bail!("{} not found: build it with `cargo build -p devnet`", devnet_bin.display());
     }
     let mut services = Vec::new();
-    let devnet =
-        Service::start("devnet", &devnet_bin, &["--port".into(), args.port.to_string()], &root, &[], true)
-            .context("starting the devnet")?;
+    // Every service logs to target/run/<name>.log (printed at the end).
+    let log_dir = wasm::target_dir(&root).join("run");
+    std::fs::create_dir_all(&log_dir).with_context(|| format!("creating {}", log_dir.display()))?;
+    let devnet = Service::start(
+        "devnet",
+        &devnet_bin,
+        &["--port".into(), args.port.to_string()],
+        &root,
+        &[],
+        Some(&log_dir.join("devnet.log")),
+    )
+    .context("starting the devnet")?;
     services.push(devnet);
     let outcome =
         bring_up(&args, &root, &config, &net, &url, &wasm, relayer_built, node_built, &bin, &mut services)
@@ -213,6 +222,12 @@ async fn bring_up(
     let mut lines = Vec::new();
     let run_dir = wasm::target_dir(root).join("run");
     std::fs::create_dir_all(&run_dir).with_context(|| format!("creating {}", run_dir.display()))?;
+    // Each run is a new chain: the services' state from a previous run (the relayer's queue,
+    // the node's cursor, jobs and spool) belongs to the old one.
+    for stale in ["relayer.sqlite", "relayer.sqlite-wal", "relayer.sqlite-shm", "provider-data"] {
+        let p = run_dir.join(stale);
+        let _ = if p.is_dir() { std::fs::remove_dir_all(&p) } else { std::fs::remove_file(&p) };
+    }
     let relayer_url = format!("http://127.0.0.1:{}", args.relayer_port);
     if relayer_built && bin("relayer").exists() {
         let cfg = relayer_config(args, &record, config, net, url, &run_dir)?;
@@ -220,7 +235,14 @@ async fn bring_up(
         std::fs::write(&path, cfg).with_context(|| format!("writing {}", path.display()))?;
         let env = vec![("RELAYER_KEY".to_string(), RELAYER_KEY.to_string())];
         let a = ["run".to_string(), "--config".to_string(), path.display().to_string()];
-        services.push(Service::start("relayer", &bin("relayer"), &a, &run_dir, &env, true)?);
+        services.push(Service::start(
+            "relayer",
+            &bin("relayer"),
+            &a,
+            &run_dir,
+            &env,
+            Some(&run_dir.join("relayer.log")),
+        )?);
         wait_http(&format!("{relayer_url}/healthz"), services).await.context("starting the relayer")?;
         lines.push(format!("relayer       {relayer_url}  (/healthz, /metrics)"));
     } else {
@@ -249,7 +271,14 @@ async fn bring_up(
             bail!("provider-node init failed ({init})");
         }
         let a = ["run".to_string(), "--config".to_string(), cfg.display().to_string()];
-        services.push(Service::start("provider-node", &bin("provider-node"), &a, &run_dir, &env, true)?);
+        services.push(Service::start(
+            "provider-node",
+            &bin("provider-node"),
+            &a,
+            &run_dir,
+            &env,
+            Some(&run_dir.join("provider-node.log")),
+        )?);
         lines.push(format!(
             "provider node simulated meter (no GPU here), config {}; jobs: `provider-node exec --config {} -- CMD`",
             cfg.display(),
@@ -262,6 +291,8 @@ async fn bring_up(
         let env = vec![
             ("VITE_RPC_URL".to_string(), url.to_string()),
             ("VITE_CHAIN_ID".to_string(), net.chain_id.to_string()),
+            ("VITE_RELAYER_URL".to_string(), relayer_url.clone()),
+            ("DAPP_DEPLOYMENTS".to_string(), out.display().to_string()),
         ];
         let a = ["run".into(), "dev".into(), "--".into(), "--port".into(), args.dapp_port.to_string()];
         services.push(Service::start(
@@ -270,11 +301,11 @@ async fn bring_up(
             &a,
             &root.join("dapp"),
             &env,
-            false,
+            Some(&run_dir.join("dapp.log")),
         )?);
         lines.push(format!("dApp          http://127.0.0.1:{}", args.dapp_port));
     } else {
-        lines.push("dApp          not built yet (dapp/ is being written)".into());
+        lines.push("dApp          not found (dapp/package.json missing)".into());
     }
 
     // 6. What to use.
@@ -284,6 +315,7 @@ async fn bring_up(
     for l in &lines {
         println!("{l}");
     }
+    println!("Logs          {}/*.log", run_dir.display());
     println!("Deployment    {deployments}");
     for (k, c) in &record.contracts {
         println!("  {k:<24} {}", c.address);
