@@ -4,7 +4,9 @@
 #   2. the contract size gate (wasm32 release build, brotli-11, fails above 24 KiB),
 #   3. every unit, property and integration test of the workspace; the devnet's tests
 #      deploy the real contract wasm built by step 2 and drive it with alloy and Foundry's cast,
-#   4. the ABI freshness check (abi/ regenerated from the contracts must equal what is committed).
+#   4. the ABI freshness check (abi/ regenerated from the contracts must equal what is committed),
+#   5. the dApp's browser tests: the run command brings the whole system up (devnet, contracts,
+#      relayer, provider node, dApp) and Playwright drives Debian's Chromium through it.
 # One shared target directory: the wasm built once is reused by every test that deploys it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -28,5 +30,9 @@ cargo test --workspace --locked
 
 step "abi/ freshness"
 cargo run --quiet --locked -p xtask -- abi --check
+
+step "dApp browser tests (Chromium, through the run command)"
+cargo build --quiet --locked -p devnet -p deployer -p relayer -p provider-node
+npm test --prefix dapp
 
 printf '\nall checks passed in %ss\n' "$(( $(date +%s) - start ))"
