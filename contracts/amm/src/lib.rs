@@ -66,18 +66,7 @@ impl Amm {
         to: Address,
         deadline: U256,
     ) -> Result<Vec<U256>, AmmError> {
-        self.check_deadline(deadline)?;
-        let (path, fees) = route(&path)?;
-        let (hops, amounts) = self.amounts_out(&path, &fees, amount_in)?;
-        let out = amounts[hops.len()];
-        if out < amount_out_min {
-            return Err(AmmError::InsufficientOutput(InsufficientOutput {
-                amountOut: out,
-                amountOutMin: amount_out_min,
-            }));
-        }
-        self.execute(&path, &hops, &amounts, to)?;
-        Ok(amounts)
+        self.swap_in(&path, amount_in, amount_out_min, to, deadline)
     }
 
     /// Swaps at most `amountInMax` of the path's first token for exactly `amountOut` of the last token.
@@ -89,31 +78,19 @@ impl Amm {
         to: Address,
         deadline: U256,
     ) -> Result<Vec<U256>, AmmError> {
-        self.check_deadline(deadline)?;
-        let (path, fees) = route(&path)?;
-        let (hops, amounts) = self.amounts_in(&path, &fees, amount_out)?;
-        if amounts[0] > amount_in_max {
-            return Err(AmmError::ExcessiveInput(ExcessiveInput {
-                amountIn: amounts[0],
-                amountInMax: amount_in_max,
-            }));
-        }
-        self.execute(&path, &hops, &amounts, to)?;
-        Ok(amounts)
+        self.swap_out(&path, amount_out, amount_in_max, to, deadline)
     }
 
     /// Every hop's amount for an exact-input swap, exactly as `swapExactIn` would execute
     /// it now.
     pub fn get_amounts_out(&self, path: Bytes, amount_in: U256) -> Result<Vec<U256>, AmmError> {
-        let (path, fees) = route(&path)?;
-        Ok(self.amounts_out(&path, &fees, amount_in)?.1)
+        self.quote_out(&path, amount_in)
     }
 
     /// Every hop's amount for an exact-output swap, exactly as `swapExactOut` would
     /// execute it now.
     pub fn get_amounts_in(&self, path: Bytes, amount_out: U256) -> Result<Vec<U256>, AmmError> {
-        let (path, fees) = route(&path)?;
-        Ok(self.amounts_in(&path, &fees, amount_out)?.1)
+        self.quote_in(&path, amount_out)
     }
 
     // ----- oracle -----
@@ -149,6 +126,64 @@ impl Amm {
         // window > 0 (checked above)
         let average = |b: U256, a: U256| market_math::uint::div_floor(b.wrapping_sub(a), U256::from(window));
         Ok((average(b0, a0).unwrap_or_default(), average(b1, a1).unwrap_or_default()))
+    }
+}
+
+/// The swaps and quotes on the packed path as the calldata carries it: the router calls
+/// these with a slice of the calldata, so no `Bytes` (and none of the `bytes` crate's
+/// vtables) is built on chain; the `#[public]` methods above wrap them for the ABI export.
+impl Amm {
+    fn swap_in(
+        &mut self,
+        path: &[u8],
+        amount_in: U256,
+        amount_out_min: U256,
+        to: Address,
+        deadline: U256,
+    ) -> Result<Vec<U256>, AmmError> {
+        self.check_deadline(deadline)?;
+        let (path, fees) = route(path)?;
+        let (hops, amounts) = self.amounts_out(&path, &fees, amount_in)?;
+        let out = amounts[hops.len()];
+        if out < amount_out_min {
+            return Err(AmmError::InsufficientOutput(InsufficientOutput {
+                amountOut: out,
+                amountOutMin: amount_out_min,
+            }));
+        }
+        self.execute(&path, &hops, &amounts, to)?;
+        Ok(amounts)
+    }
+
+    fn swap_out(
+        &mut self,
+        path: &[u8],
+        amount_out: U256,
+        amount_in_max: U256,
+        to: Address,
+        deadline: U256,
+    ) -> Result<Vec<U256>, AmmError> {
+        self.check_deadline(deadline)?;
+        let (path, fees) = route(path)?;
+        let (hops, amounts) = self.amounts_in(&path, &fees, amount_out)?;
+        if amounts[0] > amount_in_max {
+            return Err(AmmError::ExcessiveInput(ExcessiveInput {
+                amountIn: amounts[0],
+                amountInMax: amount_in_max,
+            }));
+        }
+        self.execute(&path, &hops, &amounts, to)?;
+        Ok(amounts)
+    }
+
+    fn quote_out(&self, path: &[u8], amount_in: U256) -> Result<Vec<U256>, AmmError> {
+        let (path, fees) = route(path)?;
+        Ok(self.amounts_out(&path, &fees, amount_in)?.1)
+    }
+
+    fn quote_in(&self, path: &[u8], amount_out: U256) -> Result<Vec<U256>, AmmError> {
+        let (path, fees) = route(path)?;
+        Ok(self.amounts_in(&path, &fees, amount_out)?.1)
     }
 }
 

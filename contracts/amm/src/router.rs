@@ -25,10 +25,6 @@ pub const OBSERVE: [u8; 4] = function_selector!("observe", U256, Vec<u32>);
 pub const TWAP: [u8; 4] = function_selector!("twap", U256, u32);
 pub const LIQUIDITY_PROGRAM: [u8; 4] = function_selector!("liquidityProgram");
 
-fn path(a: &Args, i: usize) -> Result<Bytes, Malformed> {
-    Ok(Bytes::from(a.bytes(i)?.to_vec()))
-}
-
 fn amounts(r: Result<Vec<U256>, AmmError>) -> Result<Vec<u8>, AmmError> {
     r.map(|v| encode_arrays(&[&v]))
 }
@@ -39,14 +35,10 @@ fn dispatch(s: &mut Amm, selector: [u8; 4], a: Args) -> Result<Option<Result<Vec
     Ok(Some(match selector {
         GET_RESERVES => s.get_reserves(a.u256(0)?).map(|(r0, r1, ts)| encode(&[word(r0), word(r1), num(ts)])),
         TOKEN_RESERVES => Ok(encode(&[word(s.token_reserves(a.address(0)?))])),
-        SWAP_EXACT_IN => {
-            amounts(s.swap_exact_in(path(&a, 0)?, a.u256(1)?, a.u256(2)?, a.address(3)?, a.u256(4)?))
-        }
-        SWAP_EXACT_OUT => {
-            amounts(s.swap_exact_out(path(&a, 0)?, a.u256(1)?, a.u256(2)?, a.address(3)?, a.u256(4)?))
-        }
-        GET_AMOUNTS_OUT => amounts(s.get_amounts_out(path(&a, 0)?, a.u256(1)?)),
-        GET_AMOUNTS_IN => amounts(s.get_amounts_in(path(&a, 0)?, a.u256(1)?)),
+        SWAP_EXACT_IN => amounts(s.swap_in(a.bytes(0)?, a.u256(1)?, a.u256(2)?, a.address(3)?, a.u256(4)?)),
+        SWAP_EXACT_OUT => amounts(s.swap_out(a.bytes(0)?, a.u256(1)?, a.u256(2)?, a.address(3)?, a.u256(4)?)),
+        GET_AMOUNTS_OUT => amounts(s.quote_out(a.bytes(0)?, a.u256(1)?)),
+        GET_AMOUNTS_IN => amounts(s.quote_in(a.bytes(0)?, a.u256(1)?)),
         OBSERVE => s.observe(a.u256(0)?, a.u32_array(1)?).map(|(c0, c1)| encode_arrays(&[&c0, &c1])),
         TWAP => s.twap(a.u256(0)?, a.uint(1, 32)? as u32).map(|(p0, p1)| encode(&[word(p0), word(p1)])),
         LIQUIDITY_PROGRAM => Ok(encode(&[address_word(s.liquidity_program())])),
