@@ -9,8 +9,12 @@ use std::path::PathBuf;
 use alloy_primitives::{keccak256, Address, B256};
 use serde::Deserialize;
 
+use crate::evidence::collateral::CollateralLoadError;
 use crate::evidence::policy::PolicyError;
-use crate::evidence::ClassPolicy;
+use crate::evidence::snp::AmdProduct;
+use crate::evidence::{
+    ClassPolicy, DiskCache, FetchingCollateral, KdsVceks, OfflineCollateral, PccsCollateral,
+};
 use crate::queue::{QueueError, QueueLocation};
 
 #[derive(Debug, Clone, Deserialize)]
@@ -28,6 +32,9 @@ pub struct Config {
     pub market: Address,
     pub registry: Address,
     pub rpc_url: String,
+    /// Timeout of one JSON-RPC request, in seconds.
+    #[serde(default = "default_rpc_timeout")]
+    pub rpc_timeout_secs: u64,
     /// How long a provider's registered key is trusted before it is read again.
     #[serde(default = "default_cache_secs")]
     pub provider_cache_secs: u64,
@@ -41,6 +48,9 @@ pub struct Config {
 
 fn default_cache_secs() -> u64 {
     60
+}
+fn default_rpc_timeout() -> u64 {
+    30
 }
 
 /// The durable queue.
@@ -80,14 +90,76 @@ fn default_connections() -> usize {
     4
 }
 
-/// Pre-loaded vendor collateral (offline mode).
-#[derive(Debug, Clone, Default, Deserialize)]
+/// Vendor collateral: pre-loaded files (offline mode) and / or fetching sources with a disk
+/// cache.
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CollateralFiles {
     #[serde(default)]
     pub tdx: Vec<PathBuf>,
     #[serde(default)]
     pub snp_vceks: Vec<PathBuf>,
+    /// PCCS (or Intel PCS-compatible) root URL for TDX collateral, e.g.
+    /// `https://pccs.internal:8081`.
+    pub pccs_url: Option<String>,
+    /// AMD KDS root URL for SEV-SNP VCEKs, e.g. `https://kdsintf.amd.com`.
+    pub amd_kds_url: Option<String>,
+    /// Products tried in this order when fetching a VCEK.
+    #[serde(default = "default_amd_products")]
+    pub amd_products: Vec<AmdProduct>,
+    /// Where fetched collateral is cached (required with `pccs_url` / `amd_kds_url`).
+    pub cache_dir: Option<PathBuf>,
+    /// Timeout of one HTTP request to the PCCS / KDS.
+    #[serde(default = "default_fetch_timeout")]
+    pub fetch_timeout_secs: u64,
+}
+
+impl Default for CollateralFiles {
+    fn default() -> Self {
+        CollateralFiles {
+            tdx: Vec::new(),
+            snp_vceks: Vec::new(),
+            pccs_url: None,
+            amd_kds_url: None,
+            amd_products: default_amd_products(),
+            cache_dir: None,
+            fetch_timeout_secs: default_fetch_timeout(),
+        }
+    }
+}
+
+fn default_amd_products() -> Vec<AmdProduct> {
+    vec![AmdProduct::Milan, AmdProduct::Genoa, AmdProduct::Turin]
+}
+fn default_fetch_timeout() -> u64 {
+    30
+}
+
+impl CollateralFiles {
+    /// The collateral source this section describes: files loaded, fetchers over the cache.
+    pub fn source(&self) -> Result<FetchingCollateral, ConfigError> {
+        let mut offline = OfflineCollateral::default();
+        for p in &self.tdx {
+            offline.add_tdx_file(p).map_err(ConfigError::Collateral)?;
+        }
+        for p in &self.snp_vceks {
+            offline.add_vcek_file(p).map_err(ConfigError::Collateral)?;
+        }
+        let mut source = FetchingCollateral { offline, pccs: None, kds: None };
+        if self.pccs_url.is_none() && self.amd_kds_url.is_none() {
+            return Ok(source);
+        }
+        let dir = self.cache_dir.as_ref().ok_or(ConfigError::NoCacheDir)?;
+        let cache = DiskCache::open(dir)
+            .map_err(|source| ConfigError::CacheDir { path: dir.display().to_string(), source })?;
+        let timeout = std::time::Duration::from_secs(self.fetch_timeout_secs.max(1));
+        source.pccs = self.pccs_url.as_deref().map(|u| PccsCollateral::new(u, cache.clone(), timeout));
+        source.kds = self
+            .amd_kds_url
+            .as_deref()
+            .map(|u| KdsVceks::new(u, self.amd_products.clone(), cache.clone(), timeout));
+        Ok(source)
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -122,6 +194,10 @@ pub struct SettlementConfig {
     /// re-sending it (after a crash, a dropped or replaced transaction).
     #[serde(default = "default_lookback")]
     pub lookback_blocks: u64,
+    /// Highest `maxFeePerGas` the relayer signs, in wei (1 gwei = 1e9 wei); a replacement
+    /// that would need more is not sent (the original keeps waiting). 0 or absent: no cap.
+    #[serde(default)]
+    pub max_fee_per_gas_cap: u64,
 }
 
 impl Default for SettlementConfig {
@@ -136,6 +212,7 @@ impl Default for SettlementConfig {
             replace_after_secs: default_replace_after(),
             fee_bump_percent: default_bump_percent(),
             lookback_blocks: default_lookback(),
+            max_fee_per_gas_cap: 0,
         }
     }
 }
@@ -182,6 +259,12 @@ pub enum ConfigError {
     Database(#[from] QueueError),
     #[error("queue.claim_secs and queue.connections must be at least 1")]
     QueueLimits,
+    #[error(transparent)]
+    Collateral(CollateralLoadError),
+    #[error("collateral.cache_dir is required with collateral.pccs_url or collateral.amd_kds_url")]
+    NoCacheDir,
+    #[error("collateral cache folder {path}: {source}")]
+    CacheDir { path: String, source: std::io::Error },
     #[error("settlement.fee_bump_percent must be at least 10 (nodes refuse smaller replacements), got {0}")]
     FeeBump(u64),
 }
@@ -236,6 +319,10 @@ impl Config {
         }
         if c.settlement.max_batch == 0 {
             return Err(ConfigError::EmptyBatch);
+        }
+        let fetching = c.collateral.pccs_url.is_some() || c.collateral.amd_kds_url.is_some();
+        if fetching && c.collateral.cache_dir.is_none() {
+            return Err(ConfigError::NoCacheDir);
         }
         if c.settlement.fee_bump_percent < crate::chain::MIN_BUMP_PERCENT {
             return Err(ConfigError::FeeBump(c.settlement.fee_bump_percent));
@@ -378,6 +465,10 @@ mod tests {
     fn fee_bump_settings_default_and_are_validated() {
         let c = Config::from_toml_and_env(EXAMPLE, &HashMap::new()).unwrap();
         assert_eq!((c.settlement.replace_after_secs, c.settlement.fee_bump_percent), (60, 20));
+        assert_eq!(c.settlement.max_fee_per_gas_cap, 0, "no cap unless configured");
+        let capped = EXAMPLE.replace("max_batch = 8", "max_batch = 8\nmax_fee_per_gas_cap = 50000000000");
+        let c = Config::from_toml_and_env(&capped, &HashMap::new()).unwrap();
+        assert_eq!(c.settlement.max_fee_per_gas_cap, 50_000_000_000);
         let low = EXAMPLE.replace("max_batch = 8", "max_batch = 8\nfee_bump_percent = 5");
         let err = Config::from_toml_and_env(&low, &HashMap::new()).unwrap_err();
         assert!(matches!(err, ConfigError::FeeBump(5)), "{err}");

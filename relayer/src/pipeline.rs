@@ -218,6 +218,11 @@ impl Intake {
     ) -> Result<ReportState, Refusal> {
         let state = match check_evidence(report, record, &self.policies, &*self.collateral, now) {
             Ok(()) => ReportState::Verified,
+            // Not a verdict: the report stays `received` and the sweep verifies it again.
+            Err(r) if r.code == "collateral_unavailable" => {
+                tracing::warn!(id = %report.id(), message = %r.message, "verification deferred");
+                return Err(Refusal::new(503, r.code, r.message));
+            }
             Err(r) => ReportState::Rejected { code: r.code.to_string(), message: r.message },
         };
         self.queue.finish_verification(&report.id(), state.clone(), now).map_err(queue_failure)?;

@@ -317,20 +317,45 @@ async fn apply_outcomes(
     Ok((settled, skipped, missing))
 }
 
-/// Runs [`step`] forever (until `shutdown` resolves), once a second, backing off
-/// exponentially (up to a minute) while the chain or the queue fails.
+/// Runs [`step`] once a second until `shutdown` turns true, backing off exponentially (up to
+/// a minute) while the chain or the queue fails.
+///
+/// On shutdown the step in progress is given `grace` to finish, then abandoned. Abandoning is
+/// safe at any await point: a batch is committed `submitted(hash)` before it is broadcast, so
+/// the next start finds it (pending, mined, or unknown and re-queued), exactly as after a
+/// crash; queue writes themselves are synchronous and never cut in half.
 pub async fn run(
     queue: std::sync::Arc<dyn ReportQueue>,
     chain: std::sync::Arc<dyn SettlementChain>,
     policy: BatchPolicy,
     clock: std::sync::Arc<dyn Fn() -> u64 + Send + Sync>,
     metrics: std::sync::Arc<crate::metrics::Metrics>,
+    mut shutdown: tokio::sync::watch::Receiver<bool>,
+    grace: std::time::Duration,
 ) {
     use std::sync::atomic::Ordering::Relaxed;
     use std::time::Duration;
     let mut delay = Duration::from_secs(1);
     loop {
-        match step(&*queue, &*chain, policy, clock()).await {
+        // A dropped sender counts as a shutdown too (never spin on a closed channel).
+        if *shutdown.borrow() || shutdown.has_changed().is_err() {
+            break;
+        }
+        let pass = step(&*queue, &*chain, policy, clock());
+        tokio::pin!(pass);
+        let result = tokio::select! {
+            r = &mut pass => r,
+            _ = stopped(&mut shutdown) => {
+                match tokio::time::timeout(grace, &mut pass).await {
+                    Ok(r) => r,
+                    Err(_) => {
+                        tracing::warn!(grace_secs = grace.as_secs(), "settlement step abandoned at shutdown; it resumes at the next start");
+                        break;
+                    }
+                }
+            }
+        };
+        match result {
             Ok(s) => {
                 delay = Duration::from_secs(1);
                 metrics.reports_settled.fetch_add(s.settled as u64, Relaxed);
@@ -357,6 +382,16 @@ pub async fn run(
                 delay = (delay * 2).min(Duration::from_secs(60));
             }
         }
-        tokio::time::sleep(delay).await;
+        tokio::select! {
+            _ = tokio::time::sleep(delay) => {}
+            _ = stopped(&mut shutdown) => {}
+        }
     }
+    tracing::info!("settlement loop stopped");
+}
+
+/// Resolves once `shutdown` is true or its sender is gone (the borrow it returns is dropped
+/// here: it must not be held across an await).
+async fn stopped(shutdown: &mut tokio::sync::watch::Receiver<bool>) {
+    let _ = shutdown.wait_for(|stop| *stop).await;
 }

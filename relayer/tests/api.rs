@@ -14,7 +14,9 @@ use market_protocol::{
     evidence_digest, Evidence, EvidenceIdentity, EvidenceKind, MarketDomain, SignedReport, UsageReport,
 };
 use relayer::directory::{ProviderRecord, StaticDirectory};
-use relayer::evidence::{ClassPolicy, OfflineCollateral};
+use relayer::evidence::{
+    ClassPolicy, CollateralSource, DiskCache, FetchingCollateral, OfflineCollateral, PccsCollateral,
+};
 use relayer::metrics::Metrics;
 use relayer::pipeline::Intake;
 use relayer::queue::{ReportQueue, SqliteQueue};
@@ -82,6 +84,14 @@ impl World {
     }
 
     fn intake(&self) -> Arc<Intake> {
+        let mut collateral = OfflineCollateral::default();
+        collateral
+            .tdx
+            .push(serde_json::from_slice(include_bytes!("data/tdx_quote_collateral.json")).unwrap());
+        self.intake_with(Arc::new(collateral))
+    }
+
+    fn intake_with(&self, collateral: Arc<dyn CollateralSource>) -> Arc<Intake> {
         let mut policies = HashMap::new();
         policies.insert(devnet_class(), ClassPolicy::from_toml("allow_none = true").unwrap());
         policies.insert(
@@ -96,15 +106,11 @@ impl World {
             )
             .unwrap(),
         );
-        let mut collateral = OfflineCollateral::default();
-        collateral
-            .tdx
-            .push(serde_json::from_slice(include_bytes!("data/tdx_quote_collateral.json")).unwrap());
         let now = self.now;
         Arc::new(Intake {
             domain: self.domain,
             policies,
-            collateral: Arc::new(collateral),
+            collateral,
             directory: Arc::new(self.directory.clone()),
             queue: self.queue.clone(),
             metrics: Arc::new(Metrics::default()),
@@ -359,5 +365,39 @@ async fn reports_left_received_by_a_crash_are_verified_at_start_up() {
         matches!(state(forged.id()), relayer::queue::ReportState::Rejected { ref code, .. } if code == "bad_signature"),
         "{:?}",
         state(forged.id())
+    );
+}
+
+#[tokio::test]
+async fn unreachable_collateral_is_a_503_and_the_report_is_judged_once_it_is_back() {
+    let w = World::new();
+    let dir = tempfile::tempdir().unwrap();
+    let dead = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        format!("http://{}", l.local_addr().unwrap())
+    };
+    let pccs =
+        PccsCollateral::new(&dead, DiskCache::open(dir.path()).unwrap(), std::time::Duration::from_secs(5));
+    let fetching = FetchingCollateral { pccs: Some(pccs), ..Default::default() };
+    let app = relayer::api::router(w.intake_with(Arc::new(fetching)));
+    let r = w.tdx_report();
+    let (s, v) = post(&app, &r).await;
+    assert_eq!(
+        (s, v["code"].as_str()),
+        (StatusCode::SERVICE_UNAVAILABLE, Some("collateral_unavailable")),
+        "{v}"
+    );
+    assert!(v["message"].as_str().unwrap().contains(&dead), "the PCCS URL is named: {v}");
+    // Not a verdict: the report stays `received` (not `rejected`).
+    let (_, v) = call_json(&app, "GET", &format!("/v1/reports/{}", r.id()), vec![]).await;
+    assert_eq!(v["status"].as_str(), Some("received"), "{v}");
+    // Collateral available again (here: pre-loaded): the sweep judges it (this sample quote is
+    // bound to another report, so the verdict is `evidence_foreign`).
+    assert_eq!(w.intake().recover_received(0).await.unwrap(), 1);
+    let (_, v) = call_json(&app, "GET", &format!("/v1/reports/{}", r.id()), vec![]).await;
+    assert_eq!(
+        (v["status"].as_str(), v["reason"]["code"].as_str()),
+        (Some("rejected"), Some("evidence_foreign")),
+        "{v}"
     );
 }

@@ -101,3 +101,48 @@ async fn a_stuck_batch_is_replaced_with_higher_fees_and_settles_once() {
     let s = step(&queue, &chain, policy, 2_000).await.unwrap();
     assert_eq!(s, Default::default());
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_replacement_above_the_fee_cap_is_not_sent_and_the_batch_waits() {
+    let m = Market::start().await;
+    let jobs = m.open_accepted_jobs(1).await;
+    let queue = SqliteQueue::in_memory().unwrap();
+    let r = m.report(jobs[0], 7);
+    queue
+        .insert(NewReport { id: r.id(), provider: r.report.provider, wire_json: r.to_json(), now: 1 })
+        .unwrap();
+    queue.finish_verification(&r.id(), ReportState::Verified, 1).unwrap();
+    let policy = BatchPolicy { max_batch: 1, max_wait_secs: 0, replace_after_secs: 30 };
+    m.set_automine(false).await;
+    let uncapped = AlloyChain::new(m.rpc.clone(), m.relayer_key.clone(), m.settlement, CHAIN_ID, 1);
+    let (tx1, _) = step(&queue, &uncapped, policy, 1_000).await.unwrap().sent.expect("sent");
+    let first = m.rpc.get_transaction_by_hash(tx1).await.unwrap().expect("pending");
+
+    // The cap is the original's max fee: any valid replacement (+10%) would exceed it.
+    let capped = AlloyChain::new(m.rpc.clone(), m.relayer_key.clone(), m.settlement, CHAIN_ID, 1)
+        .with_max_fee_cap(Some(first.max_fee_per_gas()));
+    for now in [1_030, 1_031, 1_100] {
+        let s = step(&queue, &capped, policy, now).await.unwrap();
+        assert!(s.replaced.is_empty() && s.sent.is_none(), "nothing sent over the cap: {s:?}");
+    }
+    let still = m.rpc.get_transaction_by_hash(tx1).await.unwrap().expect("the original still waits");
+    assert!(still.block_number.is_none());
+    assert_eq!(queue.get(&r.id()).unwrap().unwrap().state, ReportState::Submitted { tx_hash: tx1 });
+
+    // A cap that leaves room for the bump lets the replacement through, at most at the cap.
+    let cap = bump_fee(first.max_fee_per_gas(), 20);
+    let roomy = AlloyChain::new(m.rpc.clone(), m.relayer_key.clone(), m.settlement, CHAIN_ID, 1)
+        .with_max_fee_cap(Some(cap));
+    let s = step(&queue, &roomy, policy, 1_101).await.unwrap();
+    let [(old, tx2)] = s.replaced[..] else { panic!("one replacement expected: {s:?}") };
+    assert_eq!(old, tx1);
+    let second = m.rpc.get_transaction_by_hash(tx2).await.unwrap().expect("the node took the replacement");
+    assert!(
+        second.max_fee_per_gas() <= cap && second.max_fee_per_gas() >= bump_fee(first.max_fee_per_gas(), 10)
+    );
+
+    m.mine().await;
+    let s = step(&queue, &roomy, policy, 1_102).await.unwrap();
+    assert_eq!(s.settled, 1, "{s:?}");
+    assert_eq!(m.settled_events(&r).await.len(), 1);
+}

@@ -428,3 +428,73 @@ proptest! {
         })?;
     }
 }
+
+/// A chain whose every call hangs (a node that accepted the connection and never answers).
+struct HangingChain;
+
+impl SettlementChain for HangingChain {
+    fn prepare(&self, _: &[SignedReport]) -> BoxFuture<'_, Result<PreparedTx, ChainError>> {
+        Box::pin(std::future::pending())
+    }
+    fn broadcast(&self, _: &PreparedTx) -> BoxFuture<'_, Result<(), ChainError>> {
+        Box::pin(std::future::pending())
+    }
+    fn status(&self, _: B256) -> BoxFuture<'_, Result<TxStatus, ChainError>> {
+        Box::pin(std::future::pending())
+    }
+    fn replace(&self, _: B256) -> BoxFuture<'_, Result<Option<PreparedTx>, ChainError>> {
+        Box::pin(std::future::pending())
+    }
+    fn find_settled(&self, _: &[SignedReport]) -> BoxFuture<'_, Result<Vec<SettledLookup>, ChainError>> {
+        Box::pin(std::future::pending())
+    }
+}
+
+fn run_loop(
+    queue: Arc<dyn ReportQueue>,
+    chain: Arc<dyn SettlementChain>,
+    grace: std::time::Duration,
+) -> (tokio::sync::watch::Sender<bool>, tokio::task::JoinHandle<()>) {
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let policy = BatchPolicy { max_batch: 2, max_wait_secs: 0, replace_after_secs: 0 };
+    let task = tokio::spawn(relayer::settlement::run(
+        queue,
+        chain,
+        policy,
+        Arc::new(|| 1_000),
+        Arc::new(relayer::metrics::Metrics::default()),
+        stopped,
+        grace,
+    ));
+    (stop, task)
+}
+
+/// A hang guard for the assertions below (not a timing assertion: the loop must stop at all).
+const HANG: std::time::Duration = std::time::Duration::from_secs(30);
+
+#[tokio::test]
+async fn on_shutdown_a_hung_step_is_abandoned_after_the_grace_and_nothing_half_committed() {
+    let queue: Arc<dyn ReportQueue> = Arc::new(SqliteQueue::in_memory().unwrap());
+    let reports = seed(&*queue, 2, 1);
+    let (stop, task) = run_loop(queue.clone(), Arc::new(HangingChain), std::time::Duration::from_millis(200));
+    // Let the loop reach the hung `prepare`.
+    tokio::task::yield_now().await;
+    stop.send(true).unwrap();
+    tokio::time::timeout(HANG, task).await.expect("the loop stops despite the hung step").unwrap();
+    for r in &reports {
+        assert_eq!(queue.get(&r.id()).unwrap().unwrap().state, ReportState::Verified, "left as it was");
+    }
+}
+
+#[tokio::test]
+async fn on_shutdown_an_idle_loop_stops_and_a_dropped_sender_stops_it_too() {
+    let queue: Arc<dyn ReportQueue> = Arc::new(SqliteQueue::in_memory().unwrap());
+    let chain = Arc::new(FakeChain::default());
+    let (stop, task) = run_loop(queue.clone(), chain.clone(), std::time::Duration::from_secs(10));
+    tokio::task::yield_now().await;
+    stop.send(true).unwrap();
+    tokio::time::timeout(HANG, task).await.expect("the idle loop stops").unwrap();
+    let (stop, task) = run_loop(queue, chain, std::time::Duration::from_secs(10));
+    drop(stop);
+    tokio::time::timeout(HANG, task).await.expect("a dropped sender stops the loop").unwrap();
+}

@@ -3,22 +3,24 @@
 //!
 //! Both are signed by the vendor, so where they come from does not need to be trusted; a
 //! wrong one simply fails verification. The offline source holds pre-loaded collateral (the
-//! devnet, tests, air-gapped relayers). A PCCS / AMD KDS fetching source with a disk cache
-//! would implement the same trait.
-// TODO(relayer): PCCS and AMD KDS sources with an on-disk cache.
+//! devnet, tests, air-gapped relayers). [`FetchingCollateral`] adds a PCCS and / or the AMD
+//! KDS behind an on-disk cache (`fetch.rs`).
 
 use std::path::Path;
 
 use dcap_qvl::QuoteCollateralV3;
 
+use super::fetch::{CollateralError, KdsVceks, PccsCollateral};
 use super::EvidenceError;
 
-/// Supplies vendor collateral for a given piece of evidence.
+/// Supplies vendor collateral for a given piece of evidence. Called on blocking threads: an
+/// implementation may do I/O.
 pub trait CollateralSource: Send + Sync {
-    /// TDX collateral candidates for this quote (tried in order).
-    fn tdx_collateral(&self, quote: &[u8]) -> Vec<QuoteCollateralV3>;
+    /// TDX collateral candidates for this quote (tried in order), current at `now_secs`
+    /// where the source can tell.
+    fn tdx_collateral(&self, quote: &[u8], now_secs: u64) -> Result<Vec<QuoteCollateralV3>, CollateralError>;
     /// VCEK certificates (DER) that may have signed this SNP report (tried in order).
-    fn snp_vceks(&self, report: &[u8]) -> Vec<Vec<u8>>;
+    fn snp_vceks(&self, report: &[u8], now_secs: u64) -> Result<Vec<Vec<u8>>, CollateralError>;
 }
 
 /// Pre-loaded collateral: every candidate is offered for every piece of evidence. Fine for a
@@ -60,11 +62,58 @@ fn read(path: &Path) -> Result<Vec<u8>, CollateralLoadError> {
 }
 
 impl CollateralSource for OfflineCollateral {
-    fn tdx_collateral(&self, _quote: &[u8]) -> Vec<QuoteCollateralV3> {
-        self.tdx.clone()
+    fn tdx_collateral(&self, _quote: &[u8], _now: u64) -> Result<Vec<QuoteCollateralV3>, CollateralError> {
+        Ok(self.tdx.clone())
     }
-    fn snp_vceks(&self, _report: &[u8]) -> Vec<Vec<u8>> {
-        self.snp_vceks.clone()
+    fn snp_vceks(&self, _report: &[u8], _now: u64) -> Result<Vec<Vec<u8>>, CollateralError> {
+        Ok(self.snp_vceks.clone())
+    }
+}
+
+/// Pre-loaded collateral first, then what a PCCS / the AMD KDS serves (through the disk
+/// cache). Without a fetching source configured for a kind, only the pre-loaded candidates
+/// are offered. A fetch failure is an error only when nothing was pre-loaded for that kind
+/// (otherwise it is logged and the pre-loaded candidates are tried).
+#[derive(Debug, Clone, Default)]
+pub struct FetchingCollateral {
+    pub offline: OfflineCollateral,
+    pub pccs: Option<PccsCollateral>,
+    pub kds: Option<KdsVceks>,
+}
+
+impl CollateralSource for FetchingCollateral {
+    fn tdx_collateral(&self, quote: &[u8], now: u64) -> Result<Vec<QuoteCollateralV3>, CollateralError> {
+        let mut out = self.offline.tdx.clone();
+        if let Some(pccs) = &self.pccs {
+            match pccs.collateral_for(quote, now) {
+                Ok(c) => out.push(c),
+                Err(e) if out.is_empty() => return Err(e),
+                Err(e) => {
+                    tracing::warn!(error = %e, "PCCS fetch failed; trying the pre-loaded TDX collateral")
+                }
+            }
+        }
+        Ok(out)
+    }
+    fn snp_vceks(&self, report: &[u8], now: u64) -> Result<Vec<Vec<u8>>, CollateralError> {
+        let mut out = self.offline.snp_vceks.clone();
+        if let Some(kds) = &self.kds {
+            match kds.vcek_for(report, now) {
+                Ok(c) => out.push(c),
+                Err(e) if out.is_empty() => return Err(e),
+                Err(e) => tracing::warn!(error = %e, "KDS fetch failed; trying the pre-loaded VCEKs"),
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// A collateral failure as an evidence error: unreadable evidence is malformed; a server
+/// that cannot be reached (or answers nonsense) leaves the evidence unjudged.
+pub(crate) fn collateral_failure(e: CollateralError) -> EvidenceError {
+    match e {
+        CollateralError::Evidence(m) => EvidenceError::Malformed(m),
+        e => EvidenceError::Unavailable(e.to_string()),
     }
 }
 
@@ -91,7 +140,7 @@ pub(crate) fn first_ok<C, T>(
 
 fn rank(e: &EvidenceError) -> u8 {
     match e {
-        EvidenceError::Malformed(_) => 0,
+        EvidenceError::Unavailable(_) | EvidenceError::Malformed(_) => 0,
         EvidenceError::Invalid(_) => 1,
         EvidenceError::Stale(_) => 2,
         EvidenceError::Foreign(_) => 3,

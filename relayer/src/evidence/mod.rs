@@ -5,6 +5,7 @@
 //! shipped sample collateral (long expired) still verifies.
 
 pub mod collateral;
+pub mod fetch;
 pub mod nvidia;
 pub mod policy;
 pub mod snp;
@@ -18,7 +19,8 @@ use market_protocol::{evidence_digest, Evidence, EvidenceIdentity, EvidenceKind}
 use serde::de::Error as _;
 use serde::{Deserialize, Deserializer};
 
-pub use collateral::{CollateralSource, OfflineCollateral};
+pub use collateral::{CollateralSource, FetchingCollateral, OfflineCollateral};
+pub use fetch::{CollateralError, DiskCache, KdsVceks, PccsCollateral};
 pub use policy::ClassPolicy;
 
 /// Evidence that passed verification and the class policy.
@@ -66,13 +68,17 @@ pub fn verify_evidence(
         let id = match ev.kind {
             EvidenceKind::Tdx => {
                 let p = policy.tdx.as_ref().ok_or_else(|| not_accepted(ev.kind))?;
-                collateral::first_ok(collateral.tdx_collateral(&ev.data), "TDX collateral", |c| {
+                let candidates =
+                    collateral.tdx_collateral(&ev.data, now_secs).map_err(collateral::collateral_failure)?;
+                collateral::first_ok(candidates, "TDX collateral", |c| {
                     tdx::verify_tdx(p, &ev.data, c, &report_data, now_secs)
                 })?
             }
             EvidenceKind::SevSnp => {
                 let p = policy.sev_snp.as_ref().ok_or_else(|| not_accepted(ev.kind))?;
-                collateral::first_ok(collateral.snp_vceks(&ev.data), "SNP VCEK", |vcek| {
+                let candidates =
+                    collateral.snp_vceks(&ev.data, now_secs).map_err(collateral::collateral_failure)?;
+                collateral::first_ok(candidates, "SNP VCEK", |vcek| {
                     snp::verify_snp(p, &ev.data, vcek, &report_data)
                 })?
             }
@@ -112,6 +118,10 @@ pub enum EvidenceError {
     /// Genuine and bound to this report, but the class policy does not accept it.
     #[error("evidence rejected by policy: {0}")]
     Policy(String),
+    /// Not judged: the collateral it needs could not be obtained (PCCS / KDS unreachable and
+    /// nothing cached). Transient: the report stays `received` and is verified again later.
+    #[error("collateral unavailable: {0}")]
+    Unavailable(String),
 }
 
 impl EvidenceError {
@@ -123,6 +133,7 @@ impl EvidenceError {
             EvidenceError::Stale(_) => "evidence_stale",
             EvidenceError::Foreign(_) => "evidence_foreign",
             EvidenceError::Policy(_) => "evidence_policy",
+            EvidenceError::Unavailable(_) => "collateral_unavailable",
         }
     }
 }

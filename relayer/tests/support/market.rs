@@ -231,4 +231,32 @@ impl Market {
             .await
             .unwrap()
     }
+
+    /// A relayer config for the real binary against this market: settling as the devnet's
+    /// authorised relayer, batches of `max_batch`, no replacements, `extra_settlement` lines
+    /// appended to `[settlement]`.
+    pub fn relayer_config(
+        &self,
+        listen_port: u16,
+        rpc_url: &str,
+        db: &std::path::Path,
+        max_batch: usize,
+        extra_settlement: &str,
+    ) -> String {
+        format!(
+            "listen = \"127.0.0.1:{listen_port}\"\nchain_id = {CHAIN_ID}\nmarket = \"{market}\"\nregistry = \"{registry}\"\n\
+             rpc_url = \"{rpc_url}\"\nrpc_timeout_secs = 5\nprovider_cache_secs = 5\n\n[queue]\ndatabase = \"sqlite://{db}\"\n\n\
+             [settlement]\nmax_batch = {max_batch}\nmax_wait_secs = 1\nconfirmations = 1\ncontract = \"{settlement}\"\n\
+             replace_after_secs = 0\n{extra_settlement}\n\n[classes.\"H100-SXM5-80GB\"]\nallow_none = true\n",
+            market = self.market,
+            registry = self.registry,
+            db = db.display(),
+            settlement = self.settlement,
+        )
+    }
+
+    /// The relayer's private key as `RELAYER_KEY` takes it.
+    pub fn relayer_key_hex(&self) -> String {
+        format!("0x{}", alloy_primitives::hex::encode(self.relayer_key.to_bytes()))
+    }
 }

@@ -91,3 +91,30 @@ pub fn wait_until(what: &str, within: Duration, mut f: impl FnMut() -> bool) {
         std::thread::sleep(Duration::from_millis(100));
     }
 }
+
+impl Relayer {
+    /// Still running (not exited)?
+    pub fn is_running(&mut self) -> bool {
+        self.child.try_wait().unwrap().is_none()
+    }
+
+    /// Sends SIGTERM and waits (up to `within`) for the process to exit; its exit status.
+    pub fn terminate(self, within: Duration) -> std::process::ExitStatus {
+        self.signal("TERM", within)
+    }
+
+    /// Sends `SIG<name>` (e.g. "INT") and waits (up to `within`) for the process to exit.
+    pub fn signal(mut self, name: &str, within: Duration) -> std::process::ExitStatus {
+        let pid = self.child.id().to_string();
+        let ok = Command::new("kill").args([&format!("-{name}"), &pid]).status().expect("running kill");
+        assert!(ok.success(), "kill -{name} {pid} failed");
+        let deadline = Instant::now() + within;
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            assert!(Instant::now() < deadline, "the relayer did not exit within {within:?} of SIGTERM");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
