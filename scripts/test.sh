@@ -17,7 +17,7 @@ if [ -z "${CAST:-}" ] && [ -x scripts/node_modules/.bin/cast ]; then
 fi
 
 start=$(date +%s)
-step() { printf '\n==> %s\n' "$*"; }
+step() { printf '\n==> [%ss] %s\n' "$(( $(date +%s) - start ))" "$*"; }
 
 step "cargo fmt --check"
 cargo fmt --all -- --check
