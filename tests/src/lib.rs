@@ -3,6 +3,11 @@
 //! seeded with the demo market (a staked, registered H100 provider with minted seconds, an
 //! H100s/USDC pool, a buyer with USDC), and typed handles on every contract from `abi/`.
 
+// The generated bindings mirror the contracts' signatures, some with more than 7 parameters.
+#![allow(clippy::too_many_arguments)]
+
+pub mod services;
+
 use std::{path::PathBuf, sync::Mutex, time::Instant};
 
 use alloy::{
@@ -25,6 +30,7 @@ use devnet::{
     accounts::{ANVIL_KEYS, NITRO_DEV_KEY},
     DevnetConfig,
 };
+use market_protocol::{MarketDomain, SignedReport, UsageReport};
 
 sol!(
     #[sol(rpc, all_derives)]
@@ -49,6 +55,14 @@ sol!(
 sol!(
     #[sol(rpc, all_derives)]
     "../abi/IMockErc20.sol"
+);
+sol!(
+    #[sol(rpc, all_derives)]
+    "../abi/IRegistry.sol"
+);
+sol!(
+    #[sol(rpc, all_derives)]
+    "../abi/ISettlement.sol"
 );
 
 /// An account and a provider that signs as it.
@@ -111,6 +125,7 @@ pub fn key(hex: &str) -> PrivateKeySigner {
 
 impl System {
     pub async fn start() -> System {
+        suite_clock::start();
         let started = Instant::now();
         let root = deployer::workspace_root();
         let config = Config::load(&root.join("deployments/config.toml")).expect("shipped config");
@@ -182,28 +197,74 @@ impl System {
         path.extend_from_slice(&fee.to_be_bytes());
         path.extend_from_slice(token.as_slice());
         let quote = amm.getAmountsOut(path.clone().into(), usdc).call().await.unwrap();
-        let r = amm
-            .swapExactIn(path.into(), usdc, quote[1], self.buyer.address, U256::from(u64::MAX))
-            .send()
-            .await
-            .unwrap()
-            .get_receipt()
-            .await
-            .unwrap();
+        let swap = amm.swapExactIn(path.into(), usdc, quote[1], self.buyer.address, U256::from(u64::MAX));
+        // Headroom over the estimate, as wallets add: the estimate runs in the head block's
+        // second, and a swap mined in a later second also writes the pool's once-per-block
+        // oracle observation (~25k gas more), which ran the unpadded transaction out of gas.
+        let gas = swap.estimate_gas().await.unwrap();
+        let r = swap.gas(gas + gas / 4).send().await.unwrap().get_receipt().await.unwrap();
         ok(r);
         quote[1]
     }
 
     /// The buyer escrows `seconds` in a job for the seeded provider; returns the job id.
     pub async fn open_job(&self, seconds: U256, spec_hash: B256) -> U256 {
+        self.open_job_for(self.seeded.provider, seconds, spec_hash).await
+    }
+
+    /// The buyer escrows `seconds` in a job for `provider`; returns the job id.
+    pub async fn open_job_for(&self, provider: Address, seconds: U256, spec_hash: B256) -> U256 {
         let token = IComputeToken::new(self.seeded.token, self.buyer.p.clone());
         ok(token.approve(self.at("market"), seconds).send().await.unwrap().get_receipt().await.unwrap());
         let market = IMarket::new(self.at("market"), self.buyer.p.clone());
-        let call = market.openJob(self.seeded.class_id, seconds, self.seeded.provider, spec_hash);
+        let call = market.openJob(self.seeded.class_id, seconds, provider, spec_hash);
         let id = call.call().await.unwrap();
         ok(call.send().await.unwrap().get_receipt().await.unwrap());
         id
     }
+}
+
+impl System {
+    /// A job of `usdc` worth of seconds for the seeded provider, accepted by it:
+    /// `(job, escrowed seconds, accepted at)`.
+    pub async fn accepted_job(&self, usdc: u64) -> (U256, U256, u64) {
+        let seconds = self.buy_seconds(U256::from(usdc)).await;
+        let job = self.open_job(seconds, alloy::primitives::keccak256("job.toml")).await;
+        let market = IMarket::new(self.at("market"), self.provider.p.clone());
+        ok(market.acceptJob(job).send().await.unwrap().get_receipt().await.unwrap());
+        let accepted_at = market.job(job).call().await.unwrap()._7;
+        (job, seconds, accepted_at)
+    }
+
+    /// A usage report of `job` on the seeded provider's one simulated GPU.
+    pub fn usage(&self, job: U256, start: u64, end: u64, gpu_seconds: u64, nonce: U256) -> UsageReport {
+        UsageReport {
+            jobId: job,
+            provider: self.seeded.provider,
+            gpuUuidHash: self.seeded.gpu_uuid_hash,
+            startTs: start,
+            endTs: end,
+            gpuSeconds: gpu_seconds,
+            energyMilliJoules: 1_000,
+            avgUtilBps: 9_000,
+            evidenceDigest: self.seeded.evidence_digest,
+            nonce,
+        }
+    }
+
+    /// This deployment's EIP-712 domain.
+    pub fn domain(&self) -> MarketDomain {
+        MarketDomain::new(self.config.networks["devnet"].chain_id, self.at("market"))
+    }
+}
+
+/// The nonce bit that marks a job's final report (the settlement refunds the rest).
+pub const FINAL: U256 = U256::from_limbs([0, 0, 0, 1 << 63]);
+
+/// `report` signed by `key` for `domain`, with the simulated meter's `none` evidence.
+pub fn signed(domain: MarketDomain, report: UsageReport, key: &PrivateKeySigner) -> SignedReport {
+    let signature = report.sign(&domain, key).unwrap();
+    SignedReport { domain, report, signature, evidence: vec![market_protocol::Evidence::none()] }
 }
 
 /// Asserts a mined transaction succeeded.
@@ -214,4 +275,56 @@ pub fn ok(r: alloy::rpc::types::TransactionReceipt) {
 /// Prints how long a scenario took (the suite's table in tests/README.md comes from these).
 pub fn report(name: &str, s: &System) {
     println!("scenario `{name}`: {:.1} s", s.started.elapsed().as_secs_f64());
+    suite_clock::at_exit_print_total();
+}
+
+/// The suite's total wall time. Cargo runs the test binaries one after another, each a
+/// child of the same `cargo test`; at exit each adds its own wall time to a ledger named
+/// after that cargo process (`target/e2e-suite/<pid>`) and prints the sum so far, so the
+/// last binary prints the whole suite's time.
+mod suite_clock {
+    use std::{io::Write, sync::Once, time::Instant};
+
+    static START: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
+
+    /// Called from every `System::start`: the binary's clock starts with its first scenario.
+    pub fn start() {
+        START.get_or_init(Instant::now);
+    }
+
+    extern "C" {
+        fn atexit(f: extern "C" fn()) -> std::os::raw::c_int;
+    }
+
+    pub fn at_exit_print_total() {
+        static ONCE: Once = Once::new();
+        // SAFETY: registers a plain function with no arguments with the C runtime.
+        ONCE.call_once(|| unsafe {
+            atexit(print_total);
+        });
+    }
+
+    extern "C" fn print_total() {
+        let Some(start) = START.get() else { return };
+        let me = start.elapsed().as_secs_f64();
+        let name = std::env::args()
+            .next()
+            .and_then(|a| std::path::Path::new(&a).file_name().map(|f| f.to_string_lossy().into_owned()))
+            .unwrap_or_default();
+        let name = name.rsplit_once('-').map(|(n, _)| n.to_string()).unwrap_or(name);
+        let dir = deployer::wasm::target_dir(&deployer::workspace_root()).join("e2e-suite");
+        let cargo = std::os::unix::process::parent_id();
+        let ledger = dir.join(cargo.to_string());
+        let _ = std::fs::create_dir_all(&dir);
+        if let Ok(mut f) = std::fs::OpenOptions::new().create(true).append(true).open(&ledger) {
+            let _ = writeln!(f, "{name} {me:.3}");
+        }
+        let text = std::fs::read_to_string(&ledger).unwrap_or_default();
+        let times: Vec<f64> = text.lines().filter_map(|l| l.rsplit_once(' ')?.1.parse().ok()).collect();
+        println!(
+            "e2e `{name}`: {me:.1} s wall; the suite so far in this `cargo test` (pid {cargo}): {} test binaries, {:.1} s wall",
+            times.len(),
+            times.iter().sum::<f64>()
+        );
+    }
 }

@@ -163,7 +163,7 @@ async fn a_replayed_report_settles_once_and_another_deployments_report_never() {
     // The same report signed for another chain (a second deployment) does not verify here.
     let other_chain = MarketDomain::new(421614, s.at("market"));
     let r2 = usage(&s, job, t0 + 300, t0 + 350, 50, U256::from(12));
-    assert_eq!(settle(&s, &other_chain, &[r2.clone()]).await, (0, vec![1]), "BAD_SIGNATURE");
+    assert_eq!(settle(&s, &other_chain, std::slice::from_ref(&r2)).await, (0, vec![1]), "BAD_SIGNATURE");
     // ... nor one signed for another market address on this chain.
     let other_market = MarketDomain::new(s.config.networks["devnet"].chain_id, Address::repeat_byte(0x42));
     assert_eq!(settle(&s, &other_market, &[r2]).await, (0, vec![1]), "BAD_SIGNATURE");

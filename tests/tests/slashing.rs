@@ -24,7 +24,7 @@ async fn twap_price(s: &System) -> U256 {
 /// compensation rule of contracts/enforcement, computed independently here.
 fn compensation(s: &System, seconds: U256, price: U256) -> U256 {
     let rate = s.config.networks["devnet"].collateral_per_stable << 112;
-    ((seconds * price) >> 112) * rate >> 112
+    (((seconds * price) >> 112) * rate) >> 112
 }
 
 fn h100_collateral_per_second(s: &System) -> U256 {

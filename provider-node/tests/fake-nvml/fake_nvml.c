@@ -9,9 +9,16 @@
  *    computing: an attestation report "FAKE-SPDM" || nonce, and a two-certificate PEM chain.
  *  - GPU 1: utilisation 40 %, energy +500 mJ per read, accounting off, no CC (NOT_SUPPORTED).
  * Only the functions the node calls are defined; nvml-wrapper resolves symbols lazily.
+ *
+ * Optional, for end-to-end tests whose relayer verifies the evidence: when the environment
+ * variable FAKE_NVML_CC_SIGNER names a program, GPU 0's attestation engine is that program:
+ * `<program> report <nonce as 64 hex digits>` prints the SPDM request || response as hex and
+ * `<program> chain` prints the PEM certificate chain (tests/ has one: fake-gpu-attester).
+ * Unset, GPU 0 answers with the fixed report and chain below.
  */
 #include <string.h>
 #include <stdio.h>
+#include <stdlib.h>
 
 typedef int nvmlReturn_t;
 #define NVML_SUCCESS 0
@@ -20,6 +27,7 @@ typedef int nvmlReturn_t;
 #define NVML_ERROR_NOT_FOUND 6
 #define NVML_ERROR_INSUFFICIENT_SIZE 7
 #define NVML_ERROR_UNINITIALIZED 1
+#define NVML_ERROR_UNKNOWN 999
 
 typedef struct fake_device {
     int index;
@@ -159,9 +167,48 @@ nvmlReturn_t nvmlDeviceGetAccountingStats(nvmlDevice_t d, unsigned int pid, nvml
     return NVML_SUCCESS;
 }
 
+/* Runs `$FAKE_NVML_CC_SIGNER <args>` and reads its output into out (at most cap bytes;
+ * decoded from hex when hex is set). Returns NVML_SUCCESS, or NVML_ERROR_UNKNOWN when the
+ * program fails or prints too much. */
+static nvmlReturn_t run_signer(const char *signer, const char *args, unsigned char *out,
+                               unsigned int cap, unsigned int *len, int hex) {
+    char cmd[4096];
+    if (snprintf(cmd, sizeof cmd, "'%s' %s", signer, args) >= (int)sizeof cmd) return NVML_ERROR_UNKNOWN;
+    FILE *p = popen(cmd, "r");
+    if (!p) return NVML_ERROR_UNKNOWN;
+    unsigned int n = 0;
+    int hi = -1, c, bad = 0;
+    while ((c = fgetc(p)) != EOF) {
+        if (!hex) {
+            if (n >= cap) { bad = 1; break; }
+            out[n++] = (unsigned char)c;
+            continue;
+        }
+        int v = (c >= '0' && c <= '9') ? c - '0' : (c >= 'a' && c <= 'f') ? c - 'a' + 10
+              : (c >= 'A' && c <= 'F') ? c - 'A' + 10 : -1;
+        if (v < 0) continue; /* whitespace */
+        if (hi < 0) { hi = v; continue; }
+        if (n >= cap) { bad = 1; break; }
+        out[n++] = (unsigned char)(hi << 4 | v);
+        hi = -1;
+    }
+    if (pclose(p) != 0 || bad || hi >= 0) return NVML_ERROR_UNKNOWN;
+    *len = n;
+    return NVML_SUCCESS;
+}
+
 nvmlReturn_t nvmlDeviceGetConfComputeGpuAttestationReport(nvmlDevice_t d, nvmlConfComputeGpuAttestationReport_t *r) {
     if (!d || !r) return NVML_ERROR_INVALID_ARGUMENT;
     if (!d->cc) return NVML_ERROR_NOT_SUPPORTED;
+    const char *signer = getenv("FAKE_NVML_CC_SIGNER");
+    if (signer && *signer) {
+        char args[80] = "report ";
+        for (int i = 0; i < 32; i++) snprintf(args + 7 + 2 * i, 3, "%02x", r->nonce[i]);
+        r->isCecAttestationReportPresent = 0;
+        r->cecAttestationReportSize = 0;
+        return run_signer(signer, args, r->attestationReport, sizeof r->attestationReport,
+                          &r->attestationReportSize, 1);
+    }
     memcpy(r->attestationReport, "FAKE-SPDM", 9);
     memcpy(r->attestationReport + 9, r->nonce, 32);
     r->attestationReportSize = 9 + 32;
@@ -173,6 +220,12 @@ nvmlReturn_t nvmlDeviceGetConfComputeGpuAttestationReport(nvmlDevice_t d, nvmlCo
 nvmlReturn_t nvmlDeviceGetConfComputeGpuCertificate(nvmlDevice_t d, nvmlConfComputeGpuCertificate_t *c) {
     if (!d || !c) return NVML_ERROR_INVALID_ARGUMENT;
     if (!d->cc) return NVML_ERROR_NOT_SUPPORTED;
+    const char *signer = getenv("FAKE_NVML_CC_SIGNER");
+    if (signer && *signer) {
+        c->certChainSize = 0;
+        return run_signer(signer, "chain", c->attestationCertChain, sizeof c->attestationCertChain,
+                          &c->attestationCertChainSize, 0);
+    }
     unsigned int n = (unsigned int)strlen(CHAIN);
     memcpy(c->attestationCertChain, CHAIN, n);
     c->attestationCertChainSize = n;
