@@ -271,12 +271,15 @@ impl ChainStore {
 }
 
 /// Where a job is, for `status`: the node's own files first (a job that ran is `reported`,
-/// one that was claimed and has no record is `running`, or was interrupted), else the
-/// watcher's state. `None`: a job directory with neither.
+/// one a crash interrupted and the next start recovered is `interrupted`, one that was
+/// claimed and has no record is `running`, or was interrupted and not recovered yet), else
+/// the watcher's state. `None`: a job directory with neither.
 pub fn job_phase(data_dir: &Path, id: U256, chain: Option<&ChainJob>) -> Option<&'static str> {
     let dir = jobs::job_dir(data_dir, id);
-    if dir.join("record.json").exists() {
-        return Some("reported");
+    if let Ok(record) = std::fs::read(dir.join("record.json")) {
+        let interrupted = serde_json::from_slice::<serde_json::Value>(&record)
+            .is_ok_and(|v| v.get("status").and_then(|s| s.as_str()) == Some("interrupted"));
+        return Some(if interrupted { "interrupted" } else { "reported" });
     }
     if dir.join("claim").exists() {
         return Some("running");
@@ -1021,6 +1024,8 @@ mod tests {
         assert_eq!(job_phase(dir.path(), U256::from(7), Some(&accepted)), Some("running"));
         std::fs::write(dir.path().join("jobs/7/record.json"), "{}").unwrap();
         assert_eq!(job_phase(dir.path(), U256::from(7), Some(&accepted)), Some("reported"));
+        std::fs::write(dir.path().join("jobs/7/record.json"), r#"{"status":"interrupted"}"#).unwrap();
+        assert_eq!(job_phase(dir.path(), U256::from(7), Some(&accepted)), Some("interrupted"));
 
         // A corrupt file is an error naming it, not a silent reset.
         std::fs::write(dir.path().join("jobs/8/chain.json"), "{").unwrap();

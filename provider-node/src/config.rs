@@ -99,8 +99,10 @@ pub struct MeterConfig {
     pub simulated: SimulatedConfig,
 }
 
+/// Each key defaults on its own, so one override (`PROVIDER_NODE_METER_SIMULATED_GPUS=4`)
+/// works without writing the whole `[meter.simulated]` table.
 #[derive(Debug, Clone, Deserialize, PartialEq)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, default)]
 pub struct SimulatedConfig {
     pub gpus: u32,
     pub util_pct: u32,
@@ -511,6 +513,14 @@ mod tests {
             c.evidence.collectors,
             Collectors::List(vec![CollectorChoice::Tdx, CollectorChoice::NvidiaCc])
         );
+    }
+
+    #[test]
+    fn one_simulated_key_from_env_without_the_table() {
+        let text = base().replace("[meter.simulated]\ngpus = 1\nutil_pct = 85\npower_watts = 300\n", "");
+        assert!(!text.contains("[meter.simulated]"));
+        let c = Config::from_toml(&text, env(&[("PROVIDER_NODE_METER_SIMULATED_GPUS", "4")])).unwrap();
+        assert_eq!(c.meter.simulated, SimulatedConfig { gpus: 4, ..SimulatedConfig::default() });
     }
 
     #[test]

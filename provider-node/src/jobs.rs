@@ -151,14 +151,26 @@ pub fn job_dir(data_dir: &Path, job_id: U256) -> PathBuf {
     data_dir.join("jobs").join(job_id.to_string())
 }
 
-/// Run `spec` with `gpu_uuids` visible; `on_start` is called with the child's pid right after
-/// it started (the meter's sampler is already running by then).
+/// Run `spec` with `gpu_uuids` visible.
 pub async fn run(
     spec: &JobSpec,
     gpu_uuids: &[String],
     data_dir: &Path,
     time_limit: Duration,
     now_ms: impl Fn() -> u64,
+) -> Result<JobOutcome, JobError> {
+    run_with(spec, gpu_uuids, data_dir, time_limit, now_ms, |_| {}).await
+}
+
+/// As [`run`]; `on_start` is called with the child's pid right after it started (the meter's
+/// sampler is already running by then), e.g. to persist it for crash recovery.
+pub async fn run_with(
+    spec: &JobSpec,
+    gpu_uuids: &[String],
+    data_dir: &Path,
+    time_limit: Duration,
+    now_ms: impl Fn() -> u64,
+    on_start: impl FnOnce(u32),
 ) -> Result<JobOutcome, JobError> {
     let dir = job_dir(data_dir, spec.job_id);
     let files = |path: PathBuf| move |source| JobError::Files { job: spec.job_id, path, source };
@@ -184,6 +196,7 @@ pub async fn run(
         source,
     })?;
     let pid = child.id().unwrap_or(0);
+    on_start(pid);
     let (status, timed_out) = match tokio::time::timeout(time_limit, child.wait()).await {
         Ok(status) => (status.map_err(|e| JobError::Wait(e, spec.job_id))?, false),
         Err(_) => {

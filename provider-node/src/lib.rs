@@ -9,6 +9,7 @@ pub mod key;
 pub mod meter;
 pub mod metering;
 pub mod node;
+pub mod recovery;
 pub mod reporting;
 pub mod sender;
 pub mod spool;

@@ -326,7 +326,8 @@ fn print_jobs(data_dir: &Path, store: &chain::ChainStore) {
         .iter()
         .filter_map(|id| chain::job_phase(data_dir, *id, known.get(id)).map(|p| (*id, p)))
         .collect();
-    let order = ["assigned", "accepted", "running", "reported", "refused", "expired", "closed"];
+    let order =
+        ["assigned", "accepted", "running", "reported", "refused", "expired", "closed", "interrupted"];
     let counts: Vec<String> =
         order.iter().map(|p| format!("{} {p}", phases.iter().filter(|(_, q)| q == p).count())).collect();
     println!("jobs:      {} known: {}", phases.len(), counts.join(", "));

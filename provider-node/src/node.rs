@@ -8,6 +8,7 @@ use crate::meter::{
     nvml::NvmlMeter, sampler, sim::SimulatedMeter, GpuInfo, Meter, MeterError, ProcessAccounting,
 };
 use crate::metering::GpuUsage;
+use crate::recovery;
 use crate::reporting;
 use crate::sender::Sender;
 use crate::spool::Spool;
@@ -40,6 +41,19 @@ pub fn open_meter(cfg: &Config) -> Result<Arc<dyn Meter>, MeterError> {
 pub struct JobRecord {
     pub job_id: String,
     pub outcome: JobOutcome,
+    pub gpus: Vec<GpuRecord>,
+}
+
+/// What the node keeps about a job a crash interrupted (`record.json`, `"status":
+/// "interrupted"`), written by [`Node::recover_interrupted`].
+#[derive(Debug, Clone, Serialize)]
+pub struct InterruptedRecord {
+    pub job_id: String,
+    pub status: &'static str,
+    pub reason: Option<String>,
+    /// Processes of the job that outlived the node and were killed.
+    pub killed: Vec<u32>,
+    /// The reports built from the persisted samples (empty: nothing was metered).
     pub gpus: Vec<GpuRecord>,
 }
 
@@ -242,32 +256,45 @@ impl Node {
         self.claim(spec.job_id)?;
         let limit = Duration::from_secs(spec.time_limit_s.unwrap_or(self.cfg.jobs.default_time_limit_s));
         let interval = Duration::from_millis(self.cfg.meter.sample_interval_ms);
-        let sampler = sampler::Sampler::start(self.meter.clone(), gpus.to_vec(), interval);
+        let dir = jobs::job_dir(&self.cfg.node.data_dir, spec.job_id);
+        // What crash recovery needs (src/recovery.rs): the start, the samples, the pid.
+        let start = recovery::JobStart {
+            job_id: spec.job_id.to_string(),
+            started_ms: sampler::now_ms(),
+            gpus: gpus.to_vec(),
+        };
+        recovery::write_atomic(&dir.join(recovery::START_FILE), &serde_json::to_vec(&start)?)?;
+        let sampler = sampler::Sampler::start_persisted(
+            self.meter.clone(),
+            gpus.to_vec(),
+            interval,
+            Some(dir.join(recovery::SAMPLES_FILE)),
+        );
         let uuids: Vec<String> = gpus.iter().map(|g| g.uuid.clone()).collect();
-        let outcome = jobs::run(spec, &uuids, &self.cfg.node.data_dir, limit, sampler::now_ms).await;
+        let pid_file = dir.join(recovery::PID_FILE);
+        let outcome = jobs::run_with(spec, &uuids, &self.cfg.node.data_dir, limit, sampler::now_ms, |pid| {
+            // No fsync: the pid only matters while the machine is up.
+            if let Err(e) = std::fs::write(&pid_file, pid.to_string()) {
+                tracing::warn!(job = %spec.job_id, error = %e, "cannot record the job's pid");
+            }
+        })
+        .await;
         let streams =
             tokio::task::spawn_blocking(move || sampler.finish()).await.wrap_err("sampler thread")?;
-        let outcome = outcome?;
+        let outcome = match outcome {
+            Ok(o) => o,
+            Err(e) => {
+                // The process never ran (or could not be waited for): nothing to report,
+                // now or by crash recovery, which finds no start and says so.
+                let _ = std::fs::remove_file(dir.join(recovery::START_FILE));
+                return Err(e.into());
+            }
+        };
         let mut records = Vec::new();
         let last = gpus.len().saturating_sub(1);
         for (i, (gpu, samples)) in gpus.iter().zip(streams).enumerate() {
             // The last GPU's report is the job's final one: settling it refunds the rest.
-            let (report, usage) = reporting::build(
-                spec.job_id,
-                self.provider,
-                gpu,
-                &samples,
-                self.evidence.digest(),
-                i == last,
-            );
-            let hash = report.signing_hash(&self.domain);
-            let evidence = self
-                .evidence
-                .collect(hash, gpu)
-                .wrap_err_with(|| format!("evidence for job {}", spec.job_id))?;
-            let signature = report.sign(&self.domain, &self.signer)?;
-            let signed = SignedReport { domain: self.domain, report, signature, evidence };
-            let id = self.spool.put(&signed)?;
+            let (id, usage) = self.sign_and_spool(spec.job_id, gpu, &samples, i == last)?;
             let accounting = self.meter.accounting(gpu, outcome.pid).unwrap_or_else(|e| {
                 tracing::warn!(gpu = gpu.index, error = %e, "accounting stats unavailable");
                 None
@@ -284,9 +311,146 @@ impl Node {
         Ok(record)
     }
 
+    /// Recover the jobs a previous run of the node was running when it died (claimed, no
+    /// `record.json`): kill a process of the job that outlived the node, build the job's
+    /// final report(s) from the persisted samples (as a normal report, over
+    /// `[first sample, last persisted sample]`), sign and spool them, and write a
+    /// `record.json` with `"status": "interrupted"` so the job is never recovered twice. A job
+    /// with fewer than two persisted sampler ticks (nothing metered) is marked interrupted
+    /// with the reason and reports nothing. Idempotent: a crash during recovery rebuilds the
+    /// same reports (same ids, spooled once); a GPU that already has a report for the job in
+    /// the spool keeps it.
+    pub fn recover_interrupted(&self) -> eyre::Result<Vec<InterruptedRecord>> {
+        let jobs_dir = self.cfg.node.data_dir.join("jobs");
+        let entries = match std::fs::read_dir(&jobs_dir) {
+            Ok(e) => e,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(eyre!("reading {}: {e}", jobs_dir.display())),
+        };
+        let mut ids: Vec<U256> = entries
+            .flatten()
+            .filter_map(|e| e.file_name().to_str().and_then(|n| U256::from_str_radix(n, 10).ok()))
+            .collect();
+        ids.sort();
+        let mut out = Vec::new();
+        for id in ids {
+            let dir = jobs::job_dir(&self.cfg.node.data_dir, id);
+            if !dir.join("claim").exists() || dir.join("record.json").exists() {
+                continue;
+            }
+            match self.recover_job(id, &dir) {
+                Ok(r) => out.push(r),
+                Err(e) => {
+                    tracing::error!(job = %id, error = format!("{e:#}"), "recovering the interrupted job failed; retried at the next start")
+                }
+            }
+        }
+        if !out.is_empty() {
+            self.wake.notify_one();
+        }
+        Ok(out)
+    }
+
+    fn recover_job(&self, id: U256, dir: &Path) -> eyre::Result<InterruptedRecord> {
+        let recorded_pid = std::fs::read_to_string(dir.join(recovery::PID_FILE))
+            .ok()
+            .and_then(|s| s.trim().parse::<u32>().ok());
+        let killed = recovery::kill_job_processes(id, dir, recorded_pid);
+        let mut record = InterruptedRecord {
+            job_id: id.to_string(),
+            status: "interrupted",
+            reason: None,
+            killed,
+            gpus: Vec::new(),
+        };
+        match recovery::read_start(dir)? {
+            None => {
+                record.reason =
+                    Some("interrupted before it started: nothing metered, nothing reported".into())
+            }
+            Some(start) => {
+                let parsed = recovery::read_samples(dir, start.gpus.len())?;
+                if parsed.ignored > 0 {
+                    tracing::warn!(job = %id, ignored = parsed.ignored, "ignored torn or invalid lines in the sample file");
+                }
+                if parsed.ticks < 2 || start.gpus.is_empty() {
+                    record.reason = Some(format!(
+                        "interrupted before a metered interval was persisted ({} sample tick(s)): nothing reported",
+                        parsed.ticks
+                    ));
+                } else {
+                    record.reason =
+                        Some(format!("interrupted: reported the {} persisted sample tick(s)", parsed.ticks));
+                    // Reports the spool already holds for this job (a crash while spooling).
+                    let existing: Vec<(alloy::primitives::B256, ReportId)> = self
+                        .spool
+                        .all()?
+                        .into_iter()
+                        .filter(|(_, r)| r.report.jobId == id)
+                        .map(|(_, r)| (r.report.gpuUuidHash, r.id()))
+                        .collect();
+                    let last = start.gpus.len() - 1;
+                    for (i, (gpu, samples)) in start.gpus.iter().zip(&parsed.streams).enumerate() {
+                        let hash = market_protocol::report::gpu_uuid_hash(&gpu.uuid);
+                        if let Some((_, rid)) = existing.iter().find(|(h, _)| *h == hash) {
+                            record.gpus.push(GpuRecord {
+                                uuid: gpu.uuid.clone(),
+                                usage: crate::metering::summarise(samples),
+                                accounting: None,
+                                report_id: rid.to_string(),
+                            });
+                            continue;
+                        }
+                        // The node's own view of the GPU when it still has it (evidence).
+                        let gpu = self.gpus.iter().find(|g| g.uuid == gpu.uuid).unwrap_or(gpu);
+                        let (rid, usage) = self.sign_and_spool(id, gpu, samples, i == last)?;
+                        tracing::warn!(job = %id, gpu = %gpu.uuid, report = %rid, gpu_seconds = usage.gpu_seconds,
+                            energy_mj = usage.energy_milli_joules, avg_util_bps = usage.avg_util_bps,
+                            final_report = i == last, "interrupted job recovered: report signed and spooled");
+                        record.gpus.push(GpuRecord {
+                            uuid: gpu.uuid.clone(),
+                            usage,
+                            accounting: None,
+                            report_id: rid.to_string(),
+                        });
+                    }
+                }
+            }
+        }
+        tracing::warn!(job = %id, killed = ?record.killed, reports = record.gpus.len(), reason = record.reason.as_deref().unwrap_or(""), "interrupted job recovered");
+        recovery::write_atomic(&dir.join("record.json"), &serde_json::to_vec_pretty(&record)?)?;
+        Ok(record)
+    }
+
+    /// Build, sign (with evidence) and spool one GPU's report.
+    fn sign_and_spool(
+        &self,
+        job_id: U256,
+        gpu: &GpuInfo,
+        samples: &[crate::metering::Sample],
+        is_final: bool,
+    ) -> eyre::Result<(ReportId, GpuUsage)> {
+        let (report, usage) =
+            reporting::build(job_id, self.provider, gpu, samples, self.evidence.digest(), is_final);
+        let hash = report.signing_hash(&self.domain);
+        let evidence =
+            self.evidence.collect(hash, gpu).wrap_err_with(|| format!("evidence for job {job_id}"))?;
+        let signature = report.sign(&self.domain, &self.signer)?;
+        let signed = SignedReport { domain: self.domain, report, signature, evidence };
+        Ok((self.spool.put(&signed)?, usage))
+    }
+
     /// Run until Ctrl-C / SIGTERM: the sender, the inbox poller and, when given, the chain
-    /// watcher.
+    /// watcher. Jobs interrupted by a previous crash are recovered first
+    /// ([`Node::recover_interrupted`]).
     pub async fn run(self: Arc<Self>, watcher: Option<crate::chain::Watcher>) -> eyre::Result<()> {
+        let node = self.clone();
+        let recovered = tokio::task::spawn_blocking(move || node.recover_interrupted())
+            .await
+            .wrap_err("recovery thread")??;
+        if !recovered.is_empty() {
+            tracing::warn!(jobs = recovered.len(), "recovered interrupted jobs");
+        }
         let sender = tokio::spawn(self.sender().run(self.wake.clone()));
         let watcher = match watcher {
             Some(w) => Some(tokio::spawn(w.run())),

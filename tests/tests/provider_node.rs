@@ -3,9 +3,11 @@
 //! - the happy path through the node's real NVML code against the fake `libnvidia-ml`:
 //!   swap, open job, the node accepts, runs, meters through NVML, attaches NVIDIA CC evidence
 //!   that the relayer verifies against the fake GPU's pinned CA, and the relayer settles;
-//! - the node killed (`kill -9`) mid-job: a job whose process was running is never run
-//!   again and never reported; a job whose report was spooled but not yet delivered is
-//!   delivered after the restart and settles exactly once.
+//! - the node killed (`kill -9`) mid-job: after the restart the job's orphaned process is
+//!   killed, the job is never run again, and its final report (the metered part, from the
+//!   samples the node persisted) is delivered and settles exactly once; a job whose report
+//!   was spooled but not yet delivered is delivered after the restart and settles exactly
+//!   once.
 
 use std::time::Duration;
 
@@ -171,24 +173,34 @@ impl Runs {
 
 impl Drop for Runs {
     fn drop(&mut self) {
-        for pid in self.pids() {
-            let _ = std::process::Command::new("kill").args(["-9", &pid]).status();
+        for pid in self.pids().iter().filter(|p| alive(p)) {
+            let _ = std::process::Command::new("kill").args(["-9", pid]).status();
         }
     }
 }
 
+/// Whether `pid` is a live process (not gone, not a zombie).
+fn alive(pid: &str) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|s| s.rsplit_once(')').and_then(|(_, r)| r.split_whitespace().next().map(str::to_string)))
+        .is_some_and(|st| st != "Z" && st != "X")
+}
+
 #[tokio::test(flavor = "multi_thread")]
-async fn the_node_killed_mid_job_never_reruns_it_and_a_spooled_report_settles_exactly_once() {
+async fn the_node_killed_mid_job_reports_it_once_after_restart_and_a_spooled_report_settles_exactly_once() {
     let s = System::start().await;
     let dir = tempfile::tempdir().unwrap();
     let mut relayer = Relayer::start(&s, dir.path()).await;
     let mut node =
         Node::configure(&s, &dir.path().join("node"), ANVIL_KEYS[1], &relayer.url(), Meter::Simulated);
     let market = IMarket::new(s.at("market"), s.anyone.p.clone());
+    let token = IComputeToken::new(s.seeded.token, s.anyone.p.clone());
     let bought = s.buy_seconds(U256::from(1_000_000)).await;
     let runs = Runs(dir.path().join("job-a.pids"));
 
-    // Job A: the node is killed while the job's process runs.
+    // Job A: the node is killed while the job's process runs, after it metered (and
+    // persisted) at least 1.5 s of it.
     let spec_a = format!(
         r#"{{"version": 1, "command": "sh", "args": ["-c", "echo $$ >> {}; exec sleep 20"], "time_limit_s": 60}}"#,
         runs.0.display()
@@ -200,14 +212,44 @@ async fn the_node_killed_mid_job_never_reruns_it_and_a_spooled_report_settles_ex
         .await;
     assert!(node.claimed(job_a));
     assert_eq!(market.job(job_a).call().await.unwrap()._8, ACCEPTED);
+    let samples = node.data().join("jobs").join(job_a.to_string()).join("samples.jsonl");
+    poll("1.5 s of job A metered and persisted", Duration::from_secs(30), || async {
+        let text = std::fs::read_to_string(&samples).unwrap_or_default();
+        let t: Vec<u64> = text
+            .lines()
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok()?.get("t_ms")?.as_u64())
+            .collect();
+        (t.len() >= 2 && t[t.len() - 1] - t[0] >= 1500).then_some(())
+    })
+    .await;
+    let supply_before = token.totalSupply().call().await.unwrap();
     node.kill_9();
+    let orphan = runs.pids()[0].clone();
+    assert!(alive(&orphan), "job A's process outlived the node");
+
+    // Restarted, the node kills the orphan and reports the metered part of A (its final
+    // report, from the persisted samples); the relayer settles it, closing the job.
+    node.start();
+    let report_a = poll("job A's final report spooled", Duration::from_secs(30), || async {
+        let all: Vec<_> = ["pending", "sent", "rejected"].iter().flat_map(|st| node.spooled(st)).collect();
+        let a: Vec<_> = all.into_iter().filter(|r| r.report.jobId == job_a).collect();
+        (!a.is_empty()).then_some(a)
+    })
+    .await;
+    assert_eq!(report_a.len(), 1, "one report for job A (one GPU): {report_a:?}");
+    let report_a = report_a.into_iter().next().unwrap();
+    assert!(report_a.report.nonce.bit(255), "job A's recovered report is its final one");
+    assert!(report_a.report.gpuSeconds > 0, "{:?}", report_a.report);
+    assert!(report_a.report.gpuSeconds <= report_a.report.endTs - report_a.report.startTs);
+    assert!(!alive(&orphan), "the restarted node killed job A's orphaned process");
+    relayer.wait_for(report_a.id(), "settled", Duration::from_secs(60)).await;
+    assert_eq!(market.job(job_a).call().await.unwrap()._8, SETTLED, "job A closed");
 
     // Job B: its report is spooled while the relayer is down, then the node is killed
     // before it could deliver it.
     let spec_b = relayer
         .put_spec(br#"{"version": 1, "command": "sh", "args": ["-c", "sleep 3"], "time_limit_s": 60}"#)
         .await;
-    node.start();
     let job_b = s.open_job(U256::from(300), spec_b).await;
     poll("job B accepted", Duration::from_secs(30), || async {
         (market.job(job_b).call().await.unwrap()._8 == ACCEPTED && node.claimed(job_b)).then_some(())
@@ -230,7 +272,7 @@ async fn the_node_killed_mid_job_never_reruns_it_and_a_spooled_report_settles_ex
     let id = pending[0].id();
     relayer.wait_for(id, "settled", Duration::from_secs(60)).await;
     poll("the node's spool says sent", Duration::from_secs(10), || async {
-        (node.spooled("pending").is_empty() && node.spooled("sent").len() == 1).then_some(())
+        (node.spooled("pending").is_empty() && node.spooled("sent").len() == 2).then_some(())
     })
     .await;
     let events = settled_events(&s, job_b).await;
@@ -239,20 +281,30 @@ async fn the_node_killed_mid_job_never_reruns_it_and_a_spooled_report_settles_ex
     assert_eq!(U256::from(settled.nonce), pending[0].report.nonce);
     assert_eq!(market.job(job_b).call().await.unwrap()._8, SETTLED);
 
-    // Job A was never re-run and never reported: no report anywhere, still accepted on
-    // chain (the market's abandoned-job deadline refunds the buyer, see slashing.rs).
+    // Job A, across both restarts: settled exactly once, its one report acknowledged, never
+    // re-run; its unused escrow back to the buyer and its used seconds burned, as B's.
     let log = node.log_text();
+    let events_a = settled_events(&s, job_a).await;
+    assert_eq!(events_a.len(), 1, "job A settled exactly once\n{log}");
+    let settled_a = events_a[0].log_decode::<ISettlement::ReportSettled>().unwrap().inner.data;
+    assert_eq!(U256::from(settled_a.nonce), report_a.report.nonce);
+    assert_eq!(settled_a.gpuSecondsBurned, report_a.report.gpuSeconds);
+    let burned_a = U256::from(settled_a.gpuSecondsBurned);
+    assert_eq!(U256::from(settled_a.secondsRefunded), U256::from(300) - burned_a);
     let spool: Vec<_> = ["pending", "sent", "rejected"].iter().flat_map(|st| node.spooled(st)).collect();
-    assert!(spool.iter().all(|r| r.report.jobId != job_a), "no report for job A: {spool:?}");
-    assert_eq!(runs.pids().len(), 1, "job A ran once, not again after the restart");
-    assert!(settled_events(&s, job_a).await.is_empty());
-    assert_eq!(market.job(job_a).call().await.unwrap()._8, ACCEPTED);
-    let token = IComputeToken::new(s.seeded.token, s.anyone.p.clone());
+    assert_eq!(spool.iter().filter(|r| r.report.jobId == job_a).count(), 1, "{spool:?}");
+    assert_eq!(runs.pids().len(), 1, "job A ran once, not again after the restarts");
+    assert_eq!(market.job(job_a).call().await.unwrap()._8, SETTLED);
     let burned = U256::from(settled.gpuSecondsBurned);
     assert_eq!(
         token.balanceOf(s.buyer.address).call().await.unwrap(),
-        bought - U256::from(300) - burned,
-        "job B's unused seconds back; job A's still in escrow\n{log}"
+        bought - burned_a - burned,
+        "jobs A's and B's unused seconds back\n{log}"
+    );
+    assert_eq!(
+        supply_before - token.totalSupply().call().await.unwrap(),
+        burned_a + burned,
+        "A's and B's used seconds burned"
     );
     report("provider node killed mid-job", &s);
 }

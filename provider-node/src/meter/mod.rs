@@ -9,7 +9,7 @@ pub mod sim;
 use crate::metering::GpuReading;
 
 /// A GPU as the meter sees it.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct GpuInfo {
     /// NVML index (not necessarily the CUDA index; jobs get UUIDs in CUDA_VISIBLE_DEVICES).
     pub index: u32,
