@@ -25,7 +25,10 @@ use devnet::{
     DevnetConfig,
 };
 use eyre::{bail, eyre, Context, Result};
-use market_protocol::{MarketDomain, UsageReport};
+use market_protocol::{
+    bindings::{settlement::report_struct, Settlement},
+    MarketDomain, UsageReport,
+};
 
 sol!(
     #[sol(rpc)]
@@ -42,10 +45,6 @@ sol!(
 sol!(
     #[sol(rpc)]
     "../abi/IComputeToken.sol"
-);
-sol!(
-    #[sol(rpc)]
-    "../abi/ISettlement.sol"
 );
 pub use crate::IMockErc20;
 
@@ -286,21 +285,6 @@ pub fn final_report(provider: &Provider1, job: Job, used: u64, nonce: u64) -> Us
     }
 }
 
-pub fn to_call(r: &UsageReport) -> ISettlement::UsageReport {
-    ISettlement::UsageReport {
-        jobId: r.jobId,
-        provider: r.provider,
-        gpuUuidHash: r.gpuUuidHash,
-        startTs: r.startTs,
-        endTs: r.endTs,
-        gpuSeconds: r.gpuSeconds,
-        energyMilliJoules: r.energyMilliJoules,
-        avgUtilBps: r.avgUtilBps,
-        evidenceDigest: r.evidenceDigest,
-        nonce: r.nonce,
-    }
-}
-
 /// What one `settleBatch` cost.
 #[derive(Clone, Copy, Debug)]
 pub enum BatchGas {
@@ -319,12 +303,12 @@ pub async fn settle_batch(
     provider: &PrivateKeySigner,
     reports: &[UsageReport],
 ) -> Result<BatchGas> {
-    let settlement = ISettlement::new(s.at("settlement")?, relayer.clone());
+    let settlement = Settlement::new(s.at("settlement")?, relayer.clone());
     let sigs: Vec<Bytes> = reports
         .iter()
         .map(|r| -> Result<Bytes> { Ok(Bytes::copy_from_slice(r.sign(domain, provider)?.as_bytes())) })
         .collect::<Result<_>>()?;
-    let calls: Vec<_> = reports.iter().map(to_call).collect();
+    let calls: Vec<_> = reports.iter().map(report_struct).collect();
     let what = format!("settleBatch of {}", reports.len());
     let call = settlement.settleBatch(calls, sigs);
     let est = call.estimate_gas().await.wrap_err(what.clone())?;
@@ -338,9 +322,9 @@ pub async fn settle_batch(
     let mut settled = 0;
     let mut skipped = Vec::new();
     for log in r.inner.logs() {
-        if log.log_decode::<ISettlement::ReportSettled>().is_ok() {
+        if log.log_decode::<Settlement::ReportSettled>().is_ok() {
             settled += 1;
-        } else if let Ok(e) = log.log_decode::<ISettlement::ReportSkipped>() {
+        } else if let Ok(e) = log.log_decode::<Settlement::ReportSkipped>() {
             skipped.push(e.inner.data.reason);
         }
     }
@@ -369,6 +353,6 @@ mod tests {
         assert!(r.gpuSeconds <= r.endTs - r.startTs, "one GPU cannot report more than the wall time");
         assert_eq!(r.startTs, 1_000, "starts when the job was accepted");
         r.check_shape().unwrap();
-        assert_eq!(to_call(&r).nonce, r.nonce);
+        assert_eq!(report_struct(&r).nonce, r.nonce);
     }
 }

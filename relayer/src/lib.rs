@@ -4,6 +4,7 @@
 //! - [`evidence`]: TDX / SEV-SNP / NVIDIA H100 / `none` verification and class policies;
 //! - [`queue`]: the durable report queue (SQLite);
 //! - [`directory`]: provider signing keys and evidence digests from the registry;
+//! - [`recover`]: EIP-712 signer recovery with libsecp256k1;
 //! - [`pipeline`]: the intake steps, each a function with its own error code;
 //! - [`api`]: the HTTP API; [`metrics`]: Prometheus text.
 
@@ -15,4 +16,5 @@ pub mod evidence;
 pub mod metrics;
 pub mod pipeline;
 pub mod queue;
+pub mod recover;
 pub mod settlement;

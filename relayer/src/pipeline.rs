@@ -86,7 +86,9 @@ pub fn check_signer(
             format!("job {} belongs to {}, not {provider}", report.report.jobId, record.job_provider),
         ));
     }
-    let signer = report.signer().map_err(|e| Refusal::new(401, "bad_signature", e.to_string()))?;
+    // libsecp256k1 rather than k256 (`report.signer()`): same address, same errors.
+    let signer = crate::recover::report_signer(report)
+        .map_err(|e| Refusal::new(401, "bad_signature", e.to_string()))?;
     if signer != record.signing_key {
         return Err(Refusal::new(
             401,
