@@ -32,7 +32,11 @@ step "abi/ freshness"
 cargo run --quiet --locked -p xtask -- abi --check
 
 step "dApp browser tests (Chromium, through the run command)"
-cargo build --quiet --locked -p devnet -p deployer -p relayer -p provider-node
+# `cargo test --workspace` above already built these binaries into target/debug (a separate
+# `cargo build -p ...` would resolve other features and compile the tree a second time).
+for bin in devnet run relayer provider-node; do
+  [ -x "${CARGO_TARGET_DIR:-target}/debug/$bin" ] || { echo "${CARGO_TARGET_DIR:-target}/debug/$bin missing: cargo build -p ${bin/run/deployer}" >&2; exit 1; }
+done
 npm test --prefix dapp
 
 printf '\nall checks passed in %ss\n' "$(( $(date +%s) - start ))"
