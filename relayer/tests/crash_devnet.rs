@@ -6,31 +6,12 @@
 
 mod support;
 
-use std::path::Path;
 use std::time::Duration;
 
 use market_protocol::SignedReport;
 use relayer::queue::{ReportQueue, ReportState, SqliteQueue};
 use support::market::{Market, CHAIN_ID};
 use support::relayer_bin::{free_port, start_relayer, wait_until};
-
-/// Every report settled exactly once on chain, and the queue says so with the same
-/// transaction and block.
-async fn assert_settled_exactly_once(m: &Market, db: &Path, reports: &[SignedReport]) {
-    let queue = SqliteQueue::open(db).unwrap();
-    for r in reports {
-        let events = m.settled_events(r).await;
-        assert_eq!(events.len(), 1, "report {} settled {} times", r.id(), events.len());
-        assert!(m.nonce_used(r).await);
-        let e = &events[0];
-        assert_eq!(
-            queue.get(&r.id()).unwrap().unwrap().state,
-            ReportState::Settled { tx_hash: e.transaction_hash.unwrap(), block: e.block_number.unwrap() },
-        );
-    }
-    let counts = queue.counts().unwrap();
-    assert_eq!(counts, vec![("settled".to_string(), reports.len() as u64)], "nothing else in the queue");
-}
 
 #[tokio::test(flavor = "multi_thread")]
 async fn kill_9_mid_batch_and_restart_settle_every_report_exactly_once() {
@@ -109,5 +90,5 @@ async fn kill_9_mid_batch_and_restart_settle_every_report_exactly_once() {
         panic!("not every report settled");
     }
     relayer.kill_9();
-    assert_settled_exactly_once(&m, &db, &reports).await;
+    m.assert_settled_exactly_once(&db, &reports).await;
 }

@@ -16,25 +16,9 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use market_protocol::SignedReport;
-use relayer::queue::{ReportQueue, ReportState, SqliteQueue};
 use support::market::Market;
 use support::proxy::Proxy;
 use support::relayer_bin::{free_port, start_relayer, wait_until, Relayer};
-
-async fn assert_settled_exactly_once(m: &Market, db: &Path, reports: &[SignedReport]) {
-    let queue = SqliteQueue::open(db).unwrap();
-    for r in reports {
-        let events = m.settled_events(r).await;
-        assert_eq!(events.len(), 1, "report {} settled {} times", r.id(), events.len());
-        assert!(m.nonce_used(r).await);
-        let e = &events[0];
-        assert_eq!(
-            queue.get(&r.id()).unwrap().unwrap().state,
-            ReportState::Settled { tx_hash: e.transaction_hash.unwrap(), block: e.block_number.unwrap() },
-        );
-    }
-    assert_eq!(queue.counts().unwrap(), vec![("settled".to_string(), reports.len() as u64)]);
-}
 
 fn alive(relayer: &mut Relayer, log: &Path) {
     if !relayer.is_running() {
@@ -113,5 +97,5 @@ async fn rpc_outages_mid_batch_lose_nothing_and_settle_every_report_once() {
     assert!(proxy.refused.load(Ordering::SeqCst) > refused_before, "the outages were seen by the relayer");
     let status = relayer.terminate(Duration::from_secs(30));
     assert_eq!(status.code(), Some(0), "clean exit on SIGTERM: {status:?}");
-    assert_settled_exactly_once(&m, &db, &reports).await;
+    m.assert_settled_exactly_once(&db, &reports).await;
 }

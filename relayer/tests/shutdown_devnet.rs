@@ -6,27 +6,12 @@
 
 mod support;
 
-use std::path::Path;
 use std::time::Duration;
 
 use market_protocol::SignedReport;
 use relayer::queue::{ReportQueue, ReportState, SqliteQueue};
 use support::market::Market;
 use support::relayer_bin::{free_port, http, start_relayer, wait_until};
-
-async fn assert_settled_exactly_once(m: &Market, db: &Path, reports: &[SignedReport]) {
-    let queue = SqliteQueue::open(db).unwrap();
-    for r in reports {
-        let events = m.settled_events(r).await;
-        assert_eq!(events.len(), 1, "report {} settled {} times", r.id(), events.len());
-        let e = &events[0];
-        assert_eq!(
-            queue.get(&r.id()).unwrap().unwrap().state,
-            ReportState::Settled { tx_hash: e.transaction_hash.unwrap(), block: e.block_number.unwrap() },
-        );
-    }
-    assert_eq!(queue.counts().unwrap(), vec![("settled".to_string(), reports.len() as u64)]);
-}
 
 #[tokio::test(flavor = "multi_thread")]
 async fn sigterm_mid_batch_exits_0_and_a_restart_settles_everything_once() {
@@ -78,5 +63,5 @@ async fn sigterm_mid_batch_exits_0_and_a_restart_settles_everything_once() {
     // Ctrl-C (SIGINT) is a clean stop too.
     let status = relayer.signal("INT", Duration::from_secs(30));
     assert_eq!(status.code(), Some(0), "exit status after SIGINT: {status:?}");
-    assert_settled_exactly_once(&m, &db, &reports).await;
+    m.assert_settled_exactly_once(&db, &reports).await;
 }

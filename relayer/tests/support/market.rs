@@ -232,6 +232,26 @@ impl Market {
             .unwrap()
     }
 
+    /// Every report settled exactly once on chain (one `ReportSettled`, the nonce spent), and
+    /// the relayer's SQLite queue at `db` says so with the same transaction and block, with
+    /// nothing else in it.
+    pub async fn assert_settled_exactly_once(&self, db: &std::path::Path, reports: &[SignedReport]) {
+        use relayer::queue::{ReportQueue, ReportState, SqliteQueue};
+        let queue = SqliteQueue::open(db).unwrap();
+        for r in reports {
+            let events = self.settled_events(r).await;
+            assert_eq!(events.len(), 1, "report {} settled {} times", r.id(), events.len());
+            assert!(self.nonce_used(r).await);
+            let e = &events[0];
+            assert_eq!(
+                queue.get(&r.id()).unwrap().unwrap().state,
+                ReportState::Settled { tx_hash: e.transaction_hash.unwrap(), block: e.block_number.unwrap() },
+            );
+        }
+        let counts = queue.counts().unwrap();
+        assert_eq!(counts, vec![("settled".to_string(), reports.len() as u64)], "nothing else in the queue");
+    }
+
     /// A relayer config for the real binary against this market: settling as the devnet's
     /// authorised relayer, batches of `max_batch`, no replacements, `extra_settlement` lines
     /// appended to `[settlement]`.
